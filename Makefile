@@ -1,0 +1,39 @@
+# Two entry points for a new user: `make run` and `make test`.
+# Both create .venv on first use and install the project with its pins.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest index bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, from the CPU wheel, so nothing pulls a CUDA build
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# Build the corpus store and the index from the shipped corpus on first use, then serve.
+run: $(STAMP)
+	@test -f var/index/manifest.json || ($(BIN)/rag ingest && $(BIN)/rag index)
+	$(BIN)/rag serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check rag tests bench
+	$(BIN)/ruff format --check rag tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy rag
+
+pytest: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+index: $(STAMP)
+	$(BIN)/rag ingest && $(BIN)/rag index
+
+bench: $(STAMP)
+	$(BIN)/rag bench
