@@ -1,0 +1,279 @@
+"""Ingestion: read files, repair the text, cut documents and clauses, update the store."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rapidfuzz import fuzz
+
+from rag.errors import CorpusError
+from rag.ingest import gazette as gz
+from rag.ingest.external import parse_external
+from rag.ingest.labels import cn_to_int
+from rag.ingest.mojibake import clean_file_text
+from rag.ingest.outline import Line, split_clauses
+from rag.ingest.store import Corpus, SourceRecord
+from rag.models import Clause, Document, SourceSpan
+
+SUFFIXES = (".txt", ".md")
+_ATTACH_TITLE_RE = re.compile(r"(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|清单)(（试行）)?$")
+
+
+@dataclass
+class FileSummary:
+    """What ingesting one file gave: for the end-of-run summary."""
+
+    file: str
+    documents: int = 0
+    clauses: int = 0
+    listed_not_printed: int = 0
+    repaired: bool = False
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file; one-line ``CorpusError`` naming the file otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read file ({e.strerror or e})") from e
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{path}: not UTF-8 text (byte {e.start}); convert it to UTF-8") from e
+    if "\x00" in text:
+        raise CorpusError(f"{path}: binary file, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def is_gazette(lines: list[str]) -> bool:
+    """A gazette issue holds several numbered documents, each under its own title block."""
+    anchors = sum(1 for s in lines if gz._ANCHOR_RE.match(s))
+    return anchors >= 3
+
+
+def _squash(s: str) -> str:
+    return gz._squash(s)
+
+
+def _is_attachment_title(s: str) -> bool:
+    t = _squash(s)
+    if not t or len(t) > 45 or t.endswith(("。", "；", "：", "，")):
+        return False
+    if re.match(r"^(第[一二三四五六七八九十百零]+[章条节]|[一二三四五六七八九十]+、|（|\(|\d|专栏)", t):
+        return False
+    return bool(_ATTACH_TITLE_RE.search(t))
+
+
+def _parts(doc: gz.GazetteDoc) -> list[tuple[str, list[Line]]]:
+    """Split a document's body into its own text and attached texts.
+
+    The notice ends with its signature and date; what follows, under a title of its
+    own (…办法, …方案, …意见), is an attached text whose numbering restarts.
+    """
+    body = doc.body
+    parts: list[tuple[str, list[Line]]] = [("", [])]
+    seen_date = False
+    i = 0
+    while i < len(body):
+        ln = body[i]
+        t = _squash(ln.text)
+        if gz.is_date_line(ln.text):
+            seen_date = True
+            parts[-1][1].append(ln)
+            i += 1
+            continue
+        if seen_date and _is_attachment_title(ln.text):
+            title = t
+            # A title printed over two lines ("关于加强…的若干" + "意见").
+            parts.append((title, []))
+            i += 1
+            continue
+        parts[-1][1].append(ln)
+        i += 1
+    return [(title, lines) for title, lines in parts if lines or title]
+
+
+def _without_signature(lines: list[Line]) -> list[Line]:
+    """Drop the signature and date lines: they are metadata, not clause text."""
+    out: list[Line] = []
+    for k, ln in enumerate(lines):
+        if gz.is_date_line(ln.text):
+            # the issuer line right above the date
+            while out and len(_squash(out[-1].text)) <= 20 and not _squash(out[-1].text).endswith(
+                ("。", "；", "：")
+            ):
+                out.pop()
+                break
+            continue
+        _ = k
+        out.append(ln)
+    return out
+
+
+def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
+    d = Document(
+        doc_no=doc.doc_no,
+        title=doc.title,
+        issuer=doc.issuer,
+        date=doc.date,
+        kind=doc.kind,
+        source=source,
+        span=SourceSpan(source, doc.start_line, doc.end_line),
+    )
+    seq = 0
+    for p, (ptitle, lines) in enumerate(_parts(doc)):
+        if ptitle:
+            d.attachments.append(ptitle)
+        for rc in split_clauses(_without_signature(lines)):
+            if not rc.text.strip():
+                continue
+            d.clauses.append(
+                Clause(
+                    doc_no=d.doc_no,
+                    doc_title=d.title,
+                    label=rc.label,
+                    text=rc.text,
+                    part=p,
+                    part_title=ptitle,
+                    headings=list(rc.headings),
+                    span=SourceSpan(source, rc.start_line, rc.end_line),
+                    seq=seq,
+                )
+            )
+            seq += 1
+    d.text = "\n".join(_squash(ln.text) for ln in doc.title_lines + doc.body if ln.text.strip())
+    return d
+
+
+def _article_gaps(d: Document) -> list[str]:
+    """Warn when 第X条 numbering inside one text has a gap or a repeat."""
+    out = []
+    by_part: dict[int, list[int]] = {}
+    for c in d.clauses:
+        m = re.match(r"^第([一二三四五六七八九十百零]+)条", c.label)
+        if m:
+            n = cn_to_int(m.group(1))
+            nums = by_part.setdefault(c.part, [])
+            if not nums or nums[-1] != n:
+                nums.append(n)
+    for part, nums in by_part.items():
+        if nums and nums != list(range(1, len(nums) + 1)):
+            out.append(f"{d.key} part {part}: article numbering {nums[:3]}…{nums[-3:]} has gaps")
+    return out
+
+
+def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
+    """Parse one file into documents (printed and listed-not-printed) and warnings."""
+    raw = read_text(path)
+    repaired = clean_file_text(raw)
+    src = SourceRecord(
+        file=path.name,
+        sha256=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+        raw_text=raw,
+        repaired_text=repaired,
+        repaired=repaired != raw,
+    )
+    warnings: list[str] = []
+    raw_lines = raw.split("\n")
+    lines = repaired.split("\n")
+    docs: list[Document] = []
+    if is_gazette(lines):
+        issue = gz.split_issue(raw_lines, lines)
+        for gd in issue.docs:
+            docs.append(_to_document(gd, path.name))
+            if not gd.doc_no:
+                warnings.append(f"unnumbered item: {gd.title} ({gd.kind})")
+        warnings += issue.warnings
+        docs += _listed_not_printed(issue.listed, docs, path.name, warnings)
+    else:
+        docs = parse_external(path, text=repaired)
+    for d in docs:
+        if d.printed:
+            warnings += _article_gaps(d)
+    src.warnings = warnings
+    return src, docs, warnings
+
+
+def _listed_not_printed(
+    listed: list[gz.Listed], printed: list[Document], source: str, warnings: list[str]
+) -> list[Document]:
+    out: list[Document] = []
+    seen: set[str] = set()
+    by_no = {d.doc_no: d for d in printed if d.doc_no}
+    for item in listed:
+        if item.doc_no in seen:
+            continue
+        seen.add(item.doc_no)
+        if item.doc_no in by_no:
+            continue
+        best = max(printed, key=lambda d: fuzz.ratio(d.title, item.title), default=None)
+        if best is not None and fuzz.partial_ratio(best.title, item.title) >= 90:
+            warnings.append(
+                f"contents page lists {item.doc_no} for {best.doc_no or best.title}: "
+                "kept the printed number"
+            )
+            continue
+        warnings.append(f"listed, not printed: {item.doc_no} {item.title}")
+        out.append(
+            Document(
+                doc_no=item.doc_no,
+                title=item.title,
+                source=source,
+                printed=False,
+                span=SourceSpan(source, item.line, item.line),
+            )
+        )
+    return out
+
+
+def shipped_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.name != "README.md")
+
+
+def ingest(
+    paths: Iterable[Path],
+    corpus: Corpus,
+    on_file: Callable[[Path], None] | None = None,
+) -> tuple[Corpus, list[FileSummary]]:
+    """Parse ``paths`` and merge them into ``corpus`` (a file replaces its earlier version).
+
+    A file that cannot be read is reported in its summary and skipped; the rest of
+    the corpus is kept.
+    """
+    summaries: list[FileSummary] = []
+    docs = list(corpus.documents)
+    sources = dict(corpus.sources)
+    for path in paths:
+        if on_file:
+            on_file(path)
+        summary = FileSummary(file=path.name)
+        summaries.append(summary)
+        try:
+            src, new_docs, warnings = parse_file(path)
+        except CorpusError as e:
+            summary.error = str(e)
+            continue
+        docs = [d for d in docs if d.source != path.name]
+        keys = {d.key for d in docs}
+        for d in new_docs:
+            if d.key in keys:
+                other = next(x for x in docs if x.key == d.key)
+                if other.printed or not d.printed:
+                    warnings.append(f"{d.key} already ingested from {other.source}: skipped")
+                    continue
+                docs.remove(other)
+            keys.add(d.key)
+            docs.append(d)
+        sources[path.name] = src
+        summary.documents = sum(1 for d in new_docs if d.printed)
+        summary.listed_not_printed = sum(1 for d in new_docs if not d.printed)
+        summary.clauses = sum(len(d.clauses) for d in new_docs)
+        summary.repaired = src.repaired
+        summary.warnings = warnings
+    return Corpus(documents=docs, sources=sources), summaries
