@@ -237,10 +237,10 @@ def split_issue(raw_lines: list[str], repaired: list[str]) -> GazetteIssue:
     toc_end = 0
     if "目录" in sections:
         first_anchor = next(iter(_anchors(lines)), n)
-        toc_end = first_anchor
-        listed += _listing(lines, sections["目录"], first_anchor)
-    if "发文目录" in sections:
-        listed += _listing(lines, sections["发文目录"], n)
+        toc_end = _title_start(lines, first_anchor, sections["目录"] + 1)
+        listed += _listing(lines, sections["目录"], toc_end)
+    tail_from = max(toc_end, min([v for v in sections.values() if v > n // 2] or [n]))
+    listed += _listing(lines, tail_from, n)
 
     # Where numbered documents stop: the first unnumbered trailing section.
     tail_starts = [
@@ -278,6 +278,14 @@ def split_issue(raw_lines: list[str], repaired: list[str]) -> GazetteIssue:
     else:
         pre_ranges = [(ts, ts) for ts, _a, _be in blocks]
 
+    # Two-column pre-ranges that open on a page continuing the previous document:
+    # the new text starts after the previous one's closing sentence.
+    if two_col:
+        for k in range(1, len(pre_ranges)):
+            pre_ranges[k] = _after_previous_end(lines, *pre_ranges[k], blocks[k - 1][2])
+
+    news_mask = _news_lines(lines, raw_lines, page_starts, docs_end) if two_col else set()
+
     docs: list[GazetteDoc] = []
     # Unnumbered items before the first numbered document (e.g. 新年献词).
     if first_body > toc_end and any(not _blank(s) for s in lines[toc_end:first_body]):
@@ -288,15 +296,94 @@ def split_issue(raw_lines: list[str], repaired: list[str]) -> GazetteIssue:
         nxt = pre_ranges[k + 1][0] if k + 1 < len(blocks) else docs_end
         title_lines = [Line(i + 1, lines[i]) for i in range(ts, a) if not _blank(lines[i])]
         body_idx = list(range(a + 1, be)) + list(range(pre_s, pre_e)) + list(range(be, nxt))
-        body = [Line(i + 1, lines[i]) for i in body_idx if not _drop_line(lines[i])]
+        body = [
+            Line(i + 1, lines[i])
+            for i in body_idx
+            if not _drop_line(lines[i]) and i not in news_mask
+        ]
         no = canonical_doc_no(lines[a])
         title = "".join(_squash(ln.text) for ln in title_lines)
         doc = GazetteDoc(no, title, "document", [*title_lines, Line(a + 1, lines[a])], body)
         _sign(doc)
         docs.append(doc)
 
+    if news_mask:
+        news = sorted(news_mask)
+        body = [Line(i + 1, lines[i]) for i in news if not _blank(lines[i])]
+        first = _squash(body[0].text)
+        docs.append(GazetteDoc("", f"政务动态（{first[:12]}…）", "news", [], body))
     docs.extend(_unnumbered_tail(lines, docs_end, n, sections))
     return GazetteIssue(docs, listed, warnings)
+
+
+_BULLET_RE = re.compile(r"^\s*[▲银]\s*\d{1,2}日")
+_CLOSING_RE = re.compile(r"(施行|实施|执行|废止)。\s*$")
+_OPENING_RE = re.compile(r"^\s*(为|根据|按照|第一章|第一条|一、)")
+
+
+def _after_previous_end(lines: list[str], start: int, end: int, floor: int) -> tuple[int, int]:
+    """Move a pre-range's start past the closing sentence of the previous document.
+
+    A page can hold the last articles of one document and the opening of the next
+    (whose title block follows later on that page). The previous text ends with a
+    closing sentence ("本办法自…起施行。"); the next opens with "为…", "根据…" or its
+    first numbered unit.
+    """
+    if start <= floor or _ADDRESSEE_RE.match(lines[start]):
+        return start, end
+    closing = [i for i in range(start, end) if _CLOSING_RE.search(lines[i])]
+    if not closing:
+        return start, end
+    for i in range(closing[-1] + 1, end):
+        if _OPENING_RE.match(lines[i]):
+            return i, end
+    return start, end
+
+
+def _news_lines(lines: list[str], raw: list[str], page_starts: list[int], end: int) -> set[int]:
+    """Lines of the news pages (▲-bulleted daily items) inside the documents' region.
+
+    The news pages run from the first page that opens with a ▲ item to the end of
+    the documents' region. The first of them can carry, in its second column, the
+    rest of the document the news pages interrupted: while that document is open
+    (its last line ends mid-sentence), a paragraph after a blank line that does not
+    open with a ▲ item switches back to it until the page ends.
+    """
+    out: set[int] = set()
+    bounds = [*page_starts, len(lines)]
+    first = next(
+        (
+            k
+            for k, p in enumerate(page_starts)
+            if p < end and (_BULLET_RE.match(lines[p]) or _BULLET_RE.match(raw[p][1:]))
+        ),
+        None,
+    )
+    if first is None:
+        return out
+    last_doc = page_starts[first] - 1
+    for k in range(first, len(page_starts)):
+        p = page_starts[k]
+        if p >= end:
+            break
+        q = min(bounds[k + 1], end)
+        while last_doc > 0 and _blank(lines[last_doc]):
+            last_doc -= 1
+        is_open = not lines[last_doc].rstrip().endswith(("。", "！", "；", "：", "）"))
+        i = p
+        while i < q:
+            if (
+                is_open
+                and i > p
+                and _blank(lines[i - 1])
+                and not _blank(lines[i])
+                and not _BULLET_RE.match(lines[i])
+            ):
+                last_doc = q - 1
+                break
+            out.add(i)
+            i += 1
+    return out
 
 
 def _drop_line(s: str) -> bool:
@@ -344,32 +431,55 @@ def _unnumbered_front(
     return [GazetteDoc("", title, "news", title_lines, body)]
 
 
+def _is_listing(s: str) -> bool:
+    return bool(_LISTING_RE.match(s))
+
+
 def _unnumbered_tail(
     lines: list[str], start: int, n: int, sections: dict[str, int]
 ) -> list[GazetteDoc]:
-    """Personnel lists and news briefs after the numbered documents."""
-    marks = sorted(
-        (v, k)
-        for k, v in sections.items()
-        if v >= start and k in ("人事任免", "本刊讯", "市政简讯", "发文目录")
-    )
-    out: list[GazetteDoc] = []
-    for idx, (pos, name) in enumerate(marks):
-        end = marks[idx + 1][0] if idx + 1 < len(marks) else n
-        if name == "发文目录":
+    """Personnel lists and news briefs after the numbered documents.
+
+    In the two-column issue their headers are displaced too, so lines are sorted
+    by what they are rather than by where they sit: listing lines (文号 + title)
+    belong to the contents, 任命/免去 runs to the personnel list, the 本刊讯 item
+    to the news.
+    """
+    personnel: list[Line] = []
+    news: list[Line] = []
+    personnel_title = ""
+    mode = ""
+    after_listing = False
+    for i in range(start, n):
+        s = lines[i]
+        if _blank(s):
             continue
-        kind = "personnel" if name == "人事任免" else "news"
-        head = _squash(lines[pos])
-        if name == "本刊讯":
-            title = "本刊讯"
-            body_idx = range(pos, end)
-            tl: list[Line] = []
-        else:
-            title = head.strip("【】[]")
-            title = re.sub(r"[【】]", "", title)
-            body_idx = range(pos + 1, end)
-            tl = [Line(pos + 1, lines[pos])]
-        body = [Line(i + 1, lines[i]) for i in body_idx if not _blank(lines[i])]
-        if body:
-            out.append(GazetteDoc("", title, kind, tl, body))
+        t = _squash(s)
+        if _is_listing(s):
+            after_listing = True
+            continue
+        if "人事任免" in t and len(t) < 40:
+            personnel_title = re.sub(r"[【】\[\]]", "", t)
+            mode = ""
+            after_listing = False
+            continue
+        if "发文目录" in t and len(t) < 40 or t == "市政简讯":
+            mode = ""
+            continue
+        if t.startswith("本刊讯"):
+            mode = "news"
+        elif t.rstrip("：:") in ("任命", "免去", "任免"):
+            mode = "personnel"
+        elif after_listing and not mode:
+            continue  # a listing title wrapped onto the next line
+        after_listing = False
+        if mode == "personnel":
+            personnel.append(Line(i + 1, s))
+        elif mode == "news":
+            news.append(Line(i + 1, s))
+    out: list[GazetteDoc] = []
+    if news:
+        out.append(GazetteDoc("", "本刊讯", "news", [], news))
+    if personnel:
+        out.append(GazetteDoc("", personnel_title or "人事任免", "personnel", [], personnel))
     return out

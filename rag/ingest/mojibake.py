@@ -1,0 +1,617 @@
+"""Detect and repair GB2312 punctuation mojibake in extracted gazette text.
+
+Some PDFs of the 嘉兴市人民政府公报 were extracted with a font whose GB2312 lead byte was
+shifted by ``+0x31``: row A1 (general punctuation) became row D2, A2 became D3 and A3
+(full-width ASCII) became D4, trail byte unchanged. So ``，`` (A3AC) reads as ``袁`` (D4AC),
+``。`` as ``遥``, ``（一）`` as ``渊一冤`` and ``〔2014〕`` as ``也2014页``.
+
+Many of those ideographs are also real characters (医院, 人员, 资源, 也是 …), so a blind
+inverse table breaks real words. :func:`repair` decides every candidate position in context
+with a character bigram model built, at first use, from clean text that ships with the
+project (the clean gazette and ``data/corpus/external``) and the word frequencies of
+jieba's bundled dictionary, plus layout cues of the PDF extraction. Adjacent candidates are
+decided jointly by Viterbi search (``圆园员源年`` → ``2014年``).
+
+:func:`repair` maps one character to one character, so offsets and line numbers of the
+source text stay valid.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "FORWARD",
+    "REPAIR_OUTPUT",
+    "BigramModel",
+    "clean_file_text",
+    "corrupt",
+    "default_model",
+    "is_mojibake",
+    "mojibake_ratio",
+    "normalize_punct",
+    "repair",
+    "training_texts",
+]
+
+#: Lead-byte shift of the broken font (A1→D2, A2→D3, A3→D4).
+SHIFT = 0x31
+
+_CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "corpus"
+
+# Punctuation that plausibly occurs in policy text. Full-width letters and most symbols are
+# left out on purpose: their images (增, 则, 在, 以, 用 …) are common words.
+_PUNCT_SOURCES = "，。、；：（）《》“”〔〕【】％～！？．·×／"
+_DIGIT_SOURCES = "０１２３４５６７８９"
+
+
+def shift_char(ch: str) -> str:
+    """Return the ideograph that a GB2312 row A1–A3 character turns into under the shift.
+
+    Args:
+        ch: A character encoded by GB2312/GBK in rows A1–A3.
+
+    Returns:
+        The character whose lead byte is ``SHIFT`` higher, same trail byte.
+
+    Raises:
+        ValueError: If ``ch`` is not in rows A1–A3.
+    """
+    raw = ch.encode("gbk")
+    if len(raw) != 2 or not 0xA1 <= raw[0] <= 0xA3:
+        raise ValueError(f"{ch!r} is not in GB2312 rows A1-A3")
+    return bytes([raw[0] + SHIFT, raw[1]]).decode("gbk")
+
+
+#: Punctuation or full-width digit → the ideograph it came out as.
+FORWARD: dict[str, str] = {ch: shift_char(ch) for ch in _PUNCT_SOURCES + _DIGIT_SOURCES}
+
+
+def _repair_output(src: str) -> str:
+    # Digits and the item-number dot become ASCII, like the rest of the extracted text.
+    if src in _DIGIT_SOURCES:
+        return str(_DIGIT_SOURCES.index(src))
+    return {"．": ".", "／": "/"}.get(src, src)
+
+
+#: Mojibake ideograph → what :func:`repair` writes when it decides "punctuation".
+REPAIR_OUTPUT: dict[str, str] = {tgt: _repair_output(src) for src, tgt in FORWARD.items()}
+
+# Em dash (A1AA → 要) is not in FORWARD because 要 is far too common; only runs of two or
+# more 要 (a "——" dash) are considered.
+_DASH_IMAGE = shift_char("—")
+_DIGIT_IMAGES = frozenset(FORWARD[d] for d in _DIGIT_SOURCES)
+# Only meaningful right after a number: 4援 = 4. and 98豫 = 98％ (豫 is also a given name).
+_AFTER_DIGIT_ONLY = frozenset({FORWARD["．"], FORWARD["％"]})
+_CANDIDATES = frozenset(REPAIR_OUTPUT) | {_DASH_IMAGE}
+
+_OPENERS = frozenset("（《“〔【")
+_CLOSERS = frozenset("，。、；：）》”〕】％！？.·")
+_PAIRS = {FORWARD[o]: FORWARD[c] for o, c in ("（）", "《》", "“”", "【】")}
+_CLOSER_OF = {c: o for o, c in _PAIRS.items()}
+_BRACKET_OPEN, _BRACKET_CLOSE = FORWARD["〔"], FORWARD["〕"]
+
+# The sentence punctuation that detection counts: 袁遥尧曰 are rare as real characters.
+_MOJI_SENTENCE = frozenset(FORWARD[p] for p in "，。、；")
+_REAL_SENTENCE = frozenset("，。、；,;")
+
+# Layout cues of the PDF extraction, in nats (log-odds added to the punctuation reading).
+_SPACE_CUE = 2.0  # "袁 万象更新": a space after a closer / before an opener
+_NEWLINE_CUE = 0.7  # sentence-final punctuation often ends a line
+_PAIR_CUE = 1.5  # 渊…冤, 叶…曳, 野…冶 found as a pair (or not)
+_DOCNO_CUE = 8.0  # 也2014页 in a document number
+
+_WS = frozenset(" \t\r\n\u3000\xa0")
+_DIGITS = frozenset("0123456789" + _DIGIT_SOURCES)
+_LETTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    + "".join(chr(c) for c in range(0xFF21, 0xFF3B))
+    + "".join(chr(c) for c in range(0xFF41, 0xFF5B))
+)
+_BOS = "^"
+_MIN_END = 0.05
+
+
+def _lm_symbol(ch: str) -> str:
+    """Map a character to its symbol in the bigram model (digits and letters are classes)."""
+    if ch in _DIGITS:
+        return "0"
+    if ch in _LETTERS:
+        return "A"
+    if ch == "／":
+        return "/"
+    return ch
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\u3000" < ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+
+
+def _is_ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+# ---------------------------------------------------------------------------------------
+# Synthetic corruption and normalisation of clean text
+# ---------------------------------------------------------------------------------------
+
+
+def corrupt(text: str) -> str:
+    """Apply the mojibake to clean text (every FORWARD character, blindly).
+
+    Args:
+        text: Clean text with full-width punctuation.
+
+    Returns:
+        Text as the broken font would have printed it; same length.
+    """
+    return text.translate(str.maketrans(FORWARD))
+
+
+_ITEM_DOT = re.compile(r"(?m)(^|[\s#*:：-])(\d{1,2})\.(?=[ \t]|[^\x00-\x7f])")
+_ASCII_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "~": "～", "%": "％"}
+
+
+def normalize_punct(text: str) -> str:
+    """Turn ASCII punctuation next to Chinese text into full-width, as a GB2312 print has it.
+
+    Length-preserving. Used on the clean training text and to build the synthetic test
+    reference. ``,;:?!~`` become full-width when a neighbour (skipping spaces) is Chinese and
+    they do not sit between two ASCII letters/digits; ``%`` after a number becomes ``％``;
+    matched ``()`` around or next to Chinese become ``（）``; ``"`` next to Chinese alternates
+    ``“”`` within a line; item numbers such as ``1. 培育`` get ``１．``-style dots (``．``).
+
+    Args:
+        text: Clean text.
+
+    Returns:
+        The normalised text, same length.
+    """
+    chars = list(text)
+    n = len(chars)
+
+    def neighbour(i: int, step: int) -> str:
+        j = i + step
+        while 0 <= j < n and chars[j] in _WS:
+            j += step
+        return chars[j] if 0 <= j < n else ""
+
+    stack: list[int] = []
+    quote_open = True
+    for i, ch in enumerate(chars):
+        if ch == "\n":
+            quote_open = True
+            stack.clear()
+            continue
+        prev, nxt = neighbour(i, -1), neighbour(i, 1)
+        near_cjk = _is_cjk(prev) or _is_cjk(nxt)
+        if ch == "%":
+            if prev.isdigit():
+                chars[i] = "％"
+        elif ch in _ASCII_TO_FULL:
+            between_ascii = _is_ascii_alnum(prev) and _is_ascii_alnum(nxt)
+            if near_cjk and not between_ascii:
+                chars[i] = _ASCII_TO_FULL[ch]
+        elif ch == '"':
+            if near_cjk:
+                chars[i] = "“" if quote_open else "”"
+                quote_open = not quote_open
+        elif ch == "(":
+            stack.append(i)
+        elif ch == ")" and stack:
+            j = stack.pop()
+            inner = text[j + 1 : i]
+            outer = neighbour(j, -1) + neighbour(i, 1)
+            if any(_is_cjk(c) for c in inner + outer):
+                chars[j], chars[i] = "（", "）"
+    out = "".join(chars)
+    return _ITEM_DOT.sub(lambda m: f"{m.group(1)}{m.group(2)}．", out)
+
+
+def canonical_repair_target(text: str) -> str:
+    """What a perfect :func:`repair` returns for ``corrupt(text)``.
+
+    Full-width digits and the item dot come back as ASCII, everything else unchanged.
+
+    Args:
+        text: Clean (normalised) text.
+
+    Returns:
+        The expected repair output, same length.
+    """
+    table = {src: REPAIR_OUTPUT[tgt] for src, tgt in FORWARD.items()}
+    return text.translate(str.maketrans(table))
+
+
+# ---------------------------------------------------------------------------------------
+# Detection
+# ---------------------------------------------------------------------------------------
+
+
+def mojibake_ratio(text: str) -> float:
+    """Share of sentence punctuation that appears as its mojibake image.
+
+    Counts 袁遥尧曰 (images of ，。、；) against real ``，。、；,;``. An image that forms a
+    common dictionary word with a neighbour (遥控, 遥远, 袁某) is not counted.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        A value in [0, 1]; 0.0 when the text has no sentence punctuation at all.
+    """
+    words = _sentence_image_words()
+    moji = real = 0
+    for i, ch in enumerate(text):
+        if ch in _REAL_SENTENCE:
+            real += 1
+        elif ch in _MOJI_SENTENCE:
+            left = text[i - 1 : i + 1] if i else ""
+            right = text[i : i + 2]
+            if left not in words and right not in words:
+                moji += 1
+    total = moji + real
+    return moji / total if total else 0.0
+
+
+def is_mojibake(text: str) -> bool:
+    """Whether a file's punctuation is the shifted-GB2312 mojibake.
+
+    Args:
+        text: The whole text of one file.
+
+    Returns:
+        True when most sentence punctuation is mojibake and there are at least two such
+        images (one 袁 in a short clean text is a surname, not evidence).
+    """
+    ratio = mojibake_ratio(text)
+    if ratio <= 0.5:
+        return False
+    moji = sum(1 for ch in text if ch in _MOJI_SENTENCE)
+    return moji >= 2
+
+
+@functools.cache
+def _sentence_image_words() -> frozenset[str]:
+    # Two-character dictionary words containing 袁遥尧曰 (遥远, 遥控 …), frequent enough to
+    # be real words rather than dictionary noise.
+    found = set()
+    for word, freq in _iter_jieba_dict():
+        if len(word) == 2 and freq >= 50 and any(c in _MOJI_SENTENCE for c in word):
+            found.add(word)
+    return frozenset(found)
+
+
+# ---------------------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------------------
+
+
+def _jieba_dict_path() -> Path:
+    import jieba  # local import: only the dictionary file is needed
+
+    return Path(jieba.__file__).resolve().parent / "dict.txt"
+
+
+def _iter_jieba_dict() -> Iterable[tuple[str, int]]:
+    with _jieba_dict_path().open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split(" ")
+            if len(parts) >= 2:
+                yield parts[0], int(parts[1])
+
+
+def training_texts(exclude: Collection[str] = ()) -> list[tuple[str, str]]:
+    """The clean texts shipped with the project, normalised for training.
+
+    Every ``*.txt``/``*.md`` in ``data/corpus`` and ``data/corpus/external`` that is not
+    itself mojibake. Line 1 of external files (a provenance line) is dropped.
+
+    Args:
+        exclude: File names to leave out (for held-out measurement).
+
+    Returns:
+        Sorted ``(file name, normalised text)`` pairs.
+    """
+    out = []
+    for directory in (_CORPUS_DIR, _CORPUS_DIR / "external"):
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            if path.suffix not in {".txt", ".md"} or path.name == "README.md":
+                continue
+            if path.name in exclude:
+                continue
+            text = path.read_text(encoding="utf-8")
+            if directory.name == "external":
+                text = text.split("\n", 1)[1] if "\n" in text else ""
+            if is_mojibake(text):
+                continue
+            out.append((path.name, normalize_punct(text)))
+    return out
+
+
+def _lm_stream(text: str) -> list[str]:
+    return [_lm_symbol(ch) for ch in text if ch not in _WS]
+
+
+@dataclass(frozen=True)
+class _DictStats:
+    """Character statistics from jieba's word list, weighted by word frequency."""
+
+    unigram: dict[str, float]  # share of all characters
+    total: dict[str, float]  # weighted occurrences of a character
+    end: dict[str, float]  # ... as the last character of a word
+    pair: dict[tuple[str, str], float]  # word-internal bigrams touching a candidate
+
+
+@functools.cache
+def _dict_stats() -> _DictStats:
+    total: Counter[str] = Counter()
+    end: Counter[str] = Counter()
+    pair: Counter[tuple[str, str]] = Counter()
+    keep = _CANDIDATES
+    for word, freq in _iter_jieba_dict():
+        for ch in word:
+            total[ch] += freq
+        end[word[-1]] += freq
+        if len(word) > 1 and not keep.isdisjoint(word):
+            for a, b in zip(word, word[1:], strict=False):
+                if a in keep or b in keep:
+                    pair[a, b] += freq
+    grand = sum(total.values())
+    unigram = {ch: c / grand for ch, c in total.items()}
+    return _DictStats(unigram, dict(total), dict(end), dict(pair))
+
+
+class BigramModel:
+    """Character bigram model: clean running text mixed with jieba word statistics.
+
+    ``P(b|a) = Pdict(b|a) + e(a) * Pclean(b|a)``: with probability ``1 - e(a)`` the character
+    ``a`` continues a dictionary word (word-internal bigrams from jieba), otherwise a word
+    ends and the next character follows the running-text model (Witten–Bell smoothed
+    bigrams over the clean corpus, which alone knows punctuation). Digits and Latin letters
+    are classes (``0``, ``A``); whitespace is skipped.
+    """
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        """Build the model.
+
+        Args:
+            texts: Clean training texts with full-width punctuation (see
+                :func:`normalize_punct`).
+        """
+        self._dict = _dict_stats()
+        bigrams: Counter[tuple[str, str]] = Counter()
+        unigrams: Counter[str] = Counter()
+        for text in texts:
+            stream = [_BOS, *_lm_stream(text)]
+            unigrams.update(stream[1:])
+            bigrams.update(zip(stream, stream[1:], strict=False))
+        self._bigram = dict(bigrams)
+        left: Counter[str] = Counter()
+        types: Counter[str] = Counter()
+        for (a, _b), c in bigrams.items():
+            left[a] += c
+            types[a] += 1
+        self._left = dict(left)
+        self._types = dict(types)
+        n = sum(unigrams.values()) or 1
+        self._clean_unigram = {ch: c / n for ch, c in unigrams.items()}
+        self._cache: dict[tuple[str, str], float] = {}
+
+    def _unigram(self, ch: str) -> float:
+        # Half running text (punctuation, classes), half dictionary (rare ideographs).
+        return (
+            0.5 * self._clean_unigram.get(ch, 0.0) + 0.5 * self._dict.unigram.get(ch, 0.0) + 1e-8
+        )
+
+    def logp(self, a: str, b: str) -> float:
+        """Log probability of symbol ``b`` following symbol ``a``."""
+        key = (a, b)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        pu = self._unigram(b)
+        left = self._left.get(a, 0)
+        if left:
+            types = self._types[a]
+            p_clean = (self._bigram.get(key, 0) + types * pu) / (left + types)
+        else:
+            p_clean = pu
+        total = self._dict.total.get(a)
+        if total:
+            # A word can always end (floor): dictionary word lists are not exhaustive.
+            ends = max(self._dict.end.get(a, 0.0) / total, _MIN_END)
+            p = (1.0 - ends) * self._dict.pair.get(key, 0.0) / total + ends * p_clean
+        else:
+            p = p_clean
+        value = math.log(p)
+        self._cache[key] = value
+        return value
+
+
+@functools.cache
+def default_model() -> BigramModel:
+    """The model :func:`repair` uses: all clean shipped text. Built once per process."""
+    return BigramModel(text for _name, text in training_texts())
+
+
+# ---------------------------------------------------------------------------------------
+# Repair
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Option:
+    symbol: str  # symbol in the bigram model
+    out: str  # character written to the output
+    bonus: float = 0.0  # layout cues, in nats
+
+
+def _candidate_positions(text: str) -> list[int]:
+    n = len(text)
+    found = []
+    for i, ch in enumerate(text):
+        if ch not in _CANDIDATES:
+            continue
+        if ch == _DASH_IMAGE:
+            run_left = i > 0 and text[i - 1] == ch
+            run_right = i + 1 < n and text[i + 1] == ch
+            if not (run_left or run_right):
+                continue
+        elif ch in _AFTER_DIGIT_ONLY:
+            j = i - 1
+            while j >= 0 and text[j] in " \t":
+                j -= 1
+            if j < 0 or not (text[j] in _DIGITS or text[j] in _DIGIT_IMAGES):
+                continue
+        found.append(i)
+    return found
+
+
+def _pair_cues(text: str, positions: list[int]) -> dict[int, float]:
+    """Bonus for paired brackets/quotes, penalty for a lone one; 也2014页 document numbers."""
+    cues: dict[int, float] = {}
+    stack: list[int] = []
+    for i in positions:
+        ch = text[i]
+        if ch in _PAIRS:
+            stack.append(i)
+        elif ch in _CLOSER_OF:
+            opener = _CLOSER_OF[ch]
+            for k in range(len(stack) - 1, -1, -1):
+                j = stack[k]
+                if text[j] == opener and i - j <= 150:
+                    cues[j] = cues[i] = _PAIR_CUE
+                    del stack[k]
+                    break
+            else:
+                cues[i] = -_PAIR_CUE
+    for j in stack:
+        cues[j] = -_PAIR_CUE
+    for m in _DOCNO.finditer(text):
+        cues[m.start()] = cues[m.end() - 1] = _DOCNO_CUE
+    return cues
+
+
+_DOCNO = re.compile(
+    f"{_BRACKET_OPEN}[ \t]*[0-9{''.join(sorted(_DIGIT_IMAGES))}]{{4}}[ \t]*{_BRACKET_CLOSE}"
+)
+
+
+def _options(text: str, i: int, cues: dict[int, float]) -> list[_Option]:
+    ch = text[i]
+    out = "—" if ch == _DASH_IMAGE else REPAIR_OUTPUT[ch]
+    punct = _Option(_lm_symbol(out), out, cues.get(i, 0.0))
+    n = len(text)
+    prev_raw = text[i - 1] if i else "\n"
+    next_raw = text[i + 1] if i + 1 < n else "\n"
+    if out in _CLOSERS and next_raw in " \u3000":
+        j = i + 1
+        while j < n and text[j] in " \u3000":
+            j += 1
+        if j < n and not _is_ascii_alnum(text[j]):
+            punct.bonus += _SPACE_CUE
+    if out in _OPENERS and prev_raw in " \u3000":
+        j = i - 1
+        while j >= 0 and text[j] in " \u3000":
+            j -= 1
+        if j < 0 or not _is_ascii_alnum(text[j]):
+            punct.bonus += _SPACE_CUE
+    if out in "。；：" and next_raw == "\n":
+        punct.bonus += _NEWLINE_CUE
+    return [_Option(_lm_symbol(ch), ch), punct]
+
+
+def repair(text: str, model: BigramModel | None = None) -> str:
+    """Repair shifted-GB2312 punctuation, deciding each candidate in context.
+
+    Candidates are the images in :data:`REPAIR_OUTPUT` (援 and 豫 only right after a number;
+    要 only in ``要要`` dash runs). Maximal runs of candidates (whitespace skipped) are
+    decoded jointly by Viterbi under the bigram model plus layout cues.
+
+    Args:
+        text: Text of a file known to be mojibake (see :func:`is_mojibake`).
+        model: Statistics to use; :func:`default_model` when omitted.
+
+    Returns:
+        The repaired text: same length and same line breaks as ``text``.
+    """
+    positions = _candidate_positions(text)
+    if not positions:
+        return text
+    lm = model or default_model()
+    cues = _pair_cues(text, positions)
+    # Stream of non-whitespace positions; candidate runs are maximal consecutive stretches.
+    stream = [i for i, ch in enumerate(text) if ch not in _WS]
+    rank = {pos: k for k, pos in enumerate(stream)}
+    out = list(text)
+    k_positions = [rank[i] for i in positions]
+    start = 0
+    while start < len(k_positions):
+        end = start
+        while end + 1 < len(k_positions) and k_positions[end + 1] == k_positions[end] + 1:
+            end += 1
+        run = [stream[k] for k in k_positions[start : end + 1]]
+        k_first, k_last = k_positions[start], k_positions[end]
+        left = _lm_symbol(text[stream[k_first - 1]]) if k_first > 0 else _BOS
+        right = _lm_symbol(text[stream[k_last + 1]]) if k_last + 1 < len(stream) else None
+        for pos, choice in zip(run, _viterbi(lm, left, right, run, text, cues), strict=True):
+            out[pos] = choice
+        start = end + 1
+    return "".join(out)
+
+
+def _viterbi(
+    lm: BigramModel,
+    left: str,
+    right: str | None,
+    run: list[int],
+    text: str,
+    cues: dict[int, float],
+) -> list[str]:
+    lattice = [_options(text, i, cues) for i in run]
+    # scores[j] = best log score ending in option j; back[t][j] = predecessor index.
+    scores = [lm.logp(left, o.symbol) + o.bonus for o in lattice[0]]
+    back: list[list[int]] = []
+    for t in range(1, len(lattice)):
+        new_scores = []
+        pointers = []
+        for o in lattice[t]:
+            best_j = max(
+                range(len(scores)),
+                key=lambda j, o=o: scores[j] + lm.logp(lattice[t - 1][j].symbol, o.symbol),
+            )
+            prev_symbol = lattice[t - 1][best_j].symbol
+            new_scores.append(scores[best_j] + lm.logp(prev_symbol, o.symbol) + o.bonus)
+            pointers.append(best_j)
+        scores = new_scores
+        back.append(pointers)
+    if right is not None:
+        scores = [s + lm.logp(o.symbol, right) for s, o in zip(scores, lattice[-1], strict=True)]
+    j = max(range(len(scores)), key=scores.__getitem__)
+    path = [j]
+    for pointers in reversed(back):
+        j = pointers[j]
+        path.append(j)
+    path.reverse()
+    return [lattice[t][j].out for t, j in enumerate(path)]
+
+
+def clean_file_text(text: str) -> str:
+    """Repair a file's text if it is mojibake, else return it unchanged.
+
+    Args:
+        text: The whole text of one file.
+
+    Returns:
+        ``repair(text)`` when :func:`is_mojibake` says so, otherwise ``text`` itself.
+    """
+    return repair(text) if is_mojibake(text) else text
