@@ -169,6 +169,130 @@ def show(
         typer.echo(c.text)
 
 
+@app.command()
+@friendly
+def index(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed everything")] = False,
+) -> None:
+    """Build or update the search index from the corpus store."""
+    from rag.index.embedders import embedder_from_settings
+    from rag.index.store import build_index
+    from rag.ingest import store
+
+    s = _settings()
+    corpus = store.load(s.corpus_db)
+    if not corpus.documents:
+        raise RagError("the corpus store is empty: run `rag ingest` first")
+    embedder = embedder_from_settings(s, progress=True)
+    report = build_index(
+        corpus.clauses(),
+        embedder,
+        s.index_dir,
+        rebuild=rebuild,
+        faiss_kind=s.faiss_kind,
+        documents=corpus.printed(),
+        ann_threshold=s.ann_threshold,
+    )
+    r = report.to_json()
+    typer.echo(
+        f"index: {r.get('n_total')} clauses ({r.get('n_embedded')} embedded, "
+        f"{r.get('n_reused')} reused) in {r.get('seconds', 0):.1f}s -> {s.index_dir}"
+    )
+
+
+def _filters(
+    doc_no: str | None, issuer: str | None, date_from: str | None, date_to: str | None,
+    kind: str | None,
+) -> Any:
+    from rag.retrieve.hybrid import Filters
+
+    if not any((doc_no, issuer, date_from, date_to, kind)):
+        return None
+    if doc_no:
+        from rag.ingest.docno import canonical_doc_no
+
+        doc_no = canonical_doc_no(doc_no)
+    return Filters(doc_no=doc_no, issuer=issuer, date_from=date_from, date_to=date_to, kind=kind)
+
+
+@app.command()
+@friendly
+def search(
+    query: str,
+    k: Annotated[int, typer.Option("--k", min=1, max=100)] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    doc_no: Annotated[str | None, typer.Option("--doc-no")] = None,
+    issuer: Annotated[str | None, typer.Option("--issuer")] = None,
+    date_from: Annotated[str | None, typer.Option("--from")] = None,
+    date_to: Annotated[str | None, typer.Option("--to")] = None,
+    kind: Annotated[str | None, typer.Option("--kind")] = None,
+) -> None:
+    """Ranked clauses for QUERY."""
+    from rag.answer.service import Assistant
+
+    a = Assistant(_settings())
+    hits = a.search(query, k=k, filters=_filters(doc_no, issuer, date_from, date_to, kind))
+    if as_json:
+        _print_json([h.to_json() for h in hits])
+        return
+    for i, h in enumerate(hits, 1):
+        c = h.clause
+        typer.echo(
+            f"{i}. {c.doc_no or '《' + c.doc_title + '》'} {c.label}  "
+            f"score={h.score:.3f} [{'+'.join(h.sources)}]  《{c.doc_title}》"
+        )
+        typer.echo(f"   {c.text[:160]}")
+
+
+def _print_answer(ans: Any) -> None:
+    typer.echo(ans.answer)
+    if ans.notes:
+        for n in ans.notes:
+            typer.echo(f"({n})")
+    if ans.citations:
+        typer.echo("\n参考条款：" if ans.refused else "\n引用：")
+    for i, c in enumerate(ans.citations, 1):
+        head = f"{c.doc_no} {c.clause}" if c.doc_no else f"{c.clause}"
+        typer.echo(f"[{i}] {head} 《{c.title}》")
+        typer.echo(f"    {c.text}")
+
+
+@app.command()
+@friendly
+def ask(
+    question: Annotated[str | None, typer.Argument()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    mode: Annotated[str | None, typer.Option("--mode", help="extractive | llm")] = None,
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50)] = None,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL of {id, question}")] = None,
+) -> None:
+    """Answer QUESTION with citations (or every line of --batch FILE.jsonl)."""
+    from rag.answer.service import Assistant
+
+    if batch is None and question is None:
+        raise RagError("give a QUESTION or --batch FILE.jsonl")
+    if batch is not None:
+        from rag.eval.gold import read_batch
+
+        items = read_batch(batch)
+        a = Assistant(_settings())
+        for item_id, q in items:
+            try:
+                ans = a.ask(q, k=k, mode=mode, id=item_id)
+                line = ans.to_json()
+            except RagError as e:
+                line = {"id": item_id, "question": q, "error": str(e)}
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        return
+    assert question is not None
+    a = Assistant(_settings())
+    ans = a.ask(question, k=k, mode=mode)
+    if as_json:
+        _print_json(ans.to_json())
+    else:
+        _print_answer(ans)
+
+
 def _clause_json(c: Any) -> dict[str, Any]:
     return {
         "doc_no": c.doc_no,

@@ -14,7 +14,6 @@ happen inside methods, so importing this module is cheap.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -220,9 +219,9 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         model = self._get()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(model, "get_embedding_dimension", None)
+        if getter is None:  # sentence-transformers < 5.2
+            getter = model.get_sentence_embedding_dimension
         return int(getter())
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:

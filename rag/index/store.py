@@ -214,6 +214,7 @@ def choose_faiss_kind(kind: str, n: int, ann_threshold: int) -> str:
 def _make_faiss(kind: str, vectors: np.ndarray) -> Any:
     import faiss
 
+    index: Any
     n, dim = vectors.shape
     if kind == "flat" or n == 0:
         index = faiss.IndexFlatIP(dim)
@@ -364,7 +365,8 @@ def build_index(
     hashes = [content_hash(t) for t in texts]
 
     if rebuild:
-        reuse, reason = {}, "rebuild requested"
+        reuse: dict[str, np.ndarray] = {}
+        reason = "rebuild requested"
     else:
         reuse, reason = _old_vectors(index_dir, embedder)
     dim = embedder.dim

@@ -106,6 +106,8 @@ _SPACE_CUE = 2.0  # "袁 万象更新": a space after a closer / before an opene
 _NEWLINE_CUE = 0.7  # sentence-final punctuation often ends a line
 _PAIR_CUE = 1.5  # 渊…冤, 叶…曳, 野…冶 found as a pair (or not)
 _DOCNO_CUE = 8.0  # 也2014页 in a document number
+_SPACED_DIGIT_CUE = 4.0  # a digit image separated by a space from an ASCII digit
+_ONE_DIGIT = math.log(0.1)
 
 _WS = frozenset(" \t\r\n\u3000\xa0")
 _DIGITS = frozenset("0123456789" + _DIGIT_SOURCES)
@@ -341,43 +343,62 @@ def _lm_stream(text: str) -> list[str]:
     return [_lm_symbol(ch) for ch in text if ch not in _WS]
 
 
+def _is_ideograph(symbol: str) -> bool:
+    return "\u3400" <= symbol <= "\u9fff"
+
+
 @dataclass(frozen=True)
 class _DictStats:
     """Character statistics from jieba's word list, weighted by word frequency."""
 
     unigram: dict[str, float]  # share of all characters
+    start: dict[str, float]  # share of words that start with the character
     total: dict[str, float]  # weighted occurrences of a character
     end: dict[str, float]  # ... as the last character of a word
     pair: dict[tuple[str, str], float]  # word-internal bigrams touching a candidate
+    mean_word_len: float
 
 
 @functools.cache
 def _dict_stats() -> _DictStats:
     total: Counter[str] = Counter()
+    start: Counter[str] = Counter()
     end: Counter[str] = Counter()
     pair: Counter[tuple[str, str]] = Counter()
     keep = _CANDIDATES
+    words = 0
     for word, freq in _iter_jieba_dict():
+        words += freq
         for ch in word:
             total[ch] += freq
+        start[word[0]] += freq
         end[word[-1]] += freq
         if len(word) > 1 and not keep.isdisjoint(word):
             for a, b in zip(word, word[1:], strict=False):
                 if a in keep or b in keep:
                     pair[a, b] += freq
-    grand = sum(total.values())
-    unigram = {ch: c / grand for ch, c in total.items()}
-    return _DictStats(unigram, dict(total), dict(end), dict(pair))
+    chars = sum(total.values())
+    return _DictStats(
+        unigram={ch: c / chars for ch, c in total.items()},
+        start={ch: c / words for ch, c in start.items()},
+        total=dict(total),
+        end=dict(end),
+        pair=dict(pair),
+        mean_word_len=chars / words,
+    )
 
 
 class BigramModel:
-    """Character bigram model: clean running text mixed with jieba word statistics.
+    """Character bigram model: jieba word statistics mixed with clean running text.
 
-    ``P(b|a) = Pdict(b|a) + e(a) * Pclean(b|a)``: with probability ``1 - e(a)`` the character
-    ``a`` continues a dictionary word (word-internal bigrams from jieba), otherwise a word
-    ends and the next character follows the running-text model (Witten–Bell smoothed
-    bigrams over the clean corpus, which alone knows punctuation). Digits and Latin letters
-    are classes (``0``, ``A``); whitespace is skipped.
+    ``P(b|a) = Pword(b|a) + e(a) * Q(b|a)``. ``Pword`` is the chance that ``a`` continues a
+    dictionary word with ``b`` (word-internal bigrams of jieba's dictionary, by frequency);
+    ``e(a)`` is the chance that a word ends at ``a``. After a word end, ``Q`` is a
+    Witten–Bell smoothed bigram over the clean corpus (which alone knows punctuation),
+    backing off to the distribution of what follows a word boundary: punctuation, digits
+    and letters by their share in running text, ideographs by how often they *start* a
+    word. That is what separates ``部门院`` (院 seldom starts a word: ``：``) from ``国务院``.
+    Digits and Latin letters are classes (``0``, ``A``); whitespace is skipped.
     """
 
     def __init__(self, texts: Iterable[str]) -> None:
@@ -402,15 +423,25 @@ class BigramModel:
             types[a] += 1
         self._left = dict(left)
         self._types = dict(types)
-        n = sum(unigrams.values()) or 1
-        self._clean_unigram = {ch: c / n for ch, c in unigrams.items()}
+        other = Counter({ch: c for ch, c in unigrams.items() if not _is_ideograph(ch)})
+        n_other = sum(other.values())
+        n_ideo = sum(unigrams.values()) - n_other
+        # Share of word boundaries followed by a non-ideograph (punctuation, number …).
+        boundaries = n_other + n_ideo / self._dict.mean_word_len
+        self._p_other = n_other / boundaries if boundaries else 0.3
+        # Add-half smoothing over a nominal inventory of 200 non-ideograph symbols.
+        self._other = {ch: (c + 0.5) / (n_other + 100.0) for ch, c in other.items()}
+        self._other_floor = 0.5 / (n_other + 100.0)
         self._cache: dict[tuple[str, str], float] = {}
 
-    def _unigram(self, ch: str) -> float:
-        # Half running text (punctuation, classes), half dictionary (rare ideographs).
-        return (
-            0.5 * self._clean_unigram.get(ch, 0.0) + 0.5 * self._dict.unigram.get(ch, 0.0) + 1e-8
-        )
+    def _after_boundary(self, ch: str) -> float:
+        """Probability of ``ch`` right after a word boundary (the backoff distribution)."""
+        if _is_ideograph(ch):
+            d = self._dict
+            # Mostly word starts; a little plain frequency for what the word list misses.
+            share = 0.9 * d.start.get(ch, 0.0) + 0.1 * d.unigram.get(ch, 0.0)
+            return (1.0 - self._p_other) * share + 1e-9
+        return self._p_other * self._other.get(ch, self._other_floor)
 
     def logp(self, a: str, b: str) -> float:
         """Log probability of symbol ``b`` following symbol ``a``."""
@@ -418,20 +449,20 @@ class BigramModel:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        pu = self._unigram(b)
+        backoff = self._after_boundary(b)
         left = self._left.get(a, 0)
         if left:
             types = self._types[a]
-            p_clean = (self._bigram.get(key, 0) + types * pu) / (left + types)
+            q = (self._bigram.get(key, 0) + types * backoff) / (left + types)
         else:
-            p_clean = pu
+            q = backoff
         total = self._dict.total.get(a)
         if total:
-            # A word can always end (floor): dictionary word lists are not exhaustive.
+            # A word can always end (floor): the word list is not exhaustive.
             ends = max(self._dict.end.get(a, 0.0) / total, _MIN_END)
-            p = (1.0 - ends) * self._dict.pair.get(key, 0.0) / total + ends * p_clean
+            p = self._dict.pair.get(key, 0.0) / total + ends * q
         else:
-            p = p_clean
+            p = q
         value = math.log(p)
         self._cache[key] = value
         return value
@@ -527,7 +558,22 @@ def _options(text: str, i: int, cues: dict[int, float]) -> list[_Option]:
             punct.bonus += _SPACE_CUE
     if out in "。；：" and next_raw == "\n":
         punct.bonus += _NEWLINE_CUE
+    if out.isdigit():
+        # The model's "0" stands for ten digits; this image is one particular digit.
+        punct.bonus += _ONE_DIGIT
+        # A number is not split by a space: 幼儿园 45 所 is not 幼儿0 45.
+        if _spaced_from_digit(text, i, -1) or _spaced_from_digit(text, i, 1):
+            punct.bonus -= _SPACED_DIGIT_CUE
     return [_Option(_lm_symbol(ch), ch), punct]
+
+
+def _spaced_from_digit(text: str, i: int, step: int) -> bool:
+    j = i + step
+    if not (0 <= j < len(text)) or text[j] not in " \t\u3000":
+        return False
+    while 0 <= j < len(text) and text[j] in " \t\u3000":
+        j += step
+    return 0 <= j < len(text) and text[j] in "0123456789"
 
 
 def repair(text: str, model: BigramModel | None = None) -> str:

@@ -1,0 +1,91 @@
+"""Figures in policy text: amounts, percentages, durations, dates.
+
+A wrong figure is the worst error the assistant can make, so answers are checked
+figure by figure against the clauses they cite. Figures are compared in a normal
+form: NFKC, no spaces, Chinese numerals turned into digits (``三十日`` → ``30日``,
+``百分之八十`` → ``80%``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_CN_DIGITS.update({"六": 6, "七": 7, "八": 8, "九": 9})
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000}
+_CN_NUM = "零〇一二两三四五六七八九十百千万"
+
+UNITS = (
+    "万元|元/月|元/年|元/人|元|%|‰|周岁|岁|个工作日|个月|工作日|日|天|年|月|次|倍|项|人|家|个|"
+    "张|份|小时|平方米|公里|千瓦|吨|户|所"
+)
+_FIGURE_RE = re.compile(rf"\d+(?:\.\d+)?\s*(?:{UNITS})?")
+_CN_FIGURE_RE = re.compile(rf"(?:百分之[{_CN_NUM}]+|[{_CN_NUM}]{{2,}}(?={UNITS})|[{_CN_NUM}](?=(?:{UNITS})))")
+
+
+def cn_number(s: str) -> int | None:
+    """Value of a Chinese numeral (``二十三`` → 23, ``一百零五`` → 105); None if not one."""
+    if not s or any(ch not in _CN_DIGITS and ch not in _CN_UNITS for ch in s):
+        return None
+    total, section, digit = 0, 0, 0
+    for ch in s:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        else:
+            unit = _CN_UNITS[ch]
+            if unit == 10_000:
+                section = (section + digit) * unit
+                total += section
+                section = 0
+            else:
+                section += (digit or 1) * unit
+            digit = 0
+    return total + section + digit
+
+
+def normalize(text: str) -> str:
+    """NFKC, no whitespace, Chinese numerals before a unit turned into digits."""
+    t = unicodedata.normalize("NFKC", text)
+    t = re.sub(r"\s+", "", t)
+
+    def pct(m: re.Match[str]) -> str:
+        v = cn_number(m.group(1))
+        return f"{v}%" if v is not None else m.group(0)
+
+    t = re.sub(rf"百分之([{_CN_NUM}]+)", pct, t)
+
+    def num(m: re.Match[str]) -> str:
+        v = cn_number(m.group(1))
+        return f"{v}{m.group(2)}" if v is not None else m.group(0)
+
+    t = re.sub(rf"([{_CN_NUM}]+)({UNITS})", num, t)
+    return t
+
+
+def figures(text: str) -> list[str]:
+    """Figures in ``text`` in normal form, in order (``["3.5%", "30日", "160元/月"]``).
+
+    Bare years and list numbers are included; callers that check an answer against
+    its sources compare the normalised strings, so formatting differences vanish.
+    """
+    t = normalize(text)
+    out = []
+    for m in _FIGURE_RE.finditer(t):
+        f = m.group(0)
+        # a list marker "1." or "（3）" is numbering, not a figure
+        end = m.end()
+        if re.fullmatch(r"\d{1,2}", f) and end < len(t) and t[end] in ".、)）":
+            continue
+        out.append(f)
+    return out
+
+
+def unsupported(answer: str, sources: list[str]) -> list[str]:
+    """Figures of ``answer`` that occur in none of ``sources`` (normalised)."""
+    pool = "".join(normalize(s) for s in sources)
+    bad = []
+    for f in figures(answer):
+        if f not in pool:
+            bad.append(f)
+    return bad

@@ -1,0 +1,62 @@
+"""Explicit references in a question: a 文号 (full or short: ``87号文``) and a clause.
+
+``嘉政发〔2014〕87号第十四条``, ``87号文第14条`` or ``嘉政发[2014]87号`` pin the named
+document (and clause) ahead of the ranked results, so a clerk asking by number gets
+that clause first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.ingest.docno import find_doc_nos
+from rag.ingest.labels import canonical_clause_query
+from rag.models import Clause
+
+_SHORT_RE = re.compile(r"(?<![\d〔〕])(\d{1,4})\s*号(?:文|文件)?")
+_CLAUSE_RE = re.compile(
+    r"第\s*([一二三四五六七八九十百零\d]+)\s*条(?:\s*[（(]\s*([一二三四五六七八九十]+)\s*[)）])?"
+)
+
+
+class ReferenceLookup:
+    """Resolve the references of a question against the indexed clauses."""
+
+    def __init__(self, clauses: Sequence[Clause]) -> None:
+        self.by_doc: dict[str, list[Clause]] = {}
+        for c in clauses:
+            if c.doc_no:
+                self.by_doc.setdefault(c.doc_no, []).append(c)
+
+    def doc_nos(self, question: str) -> list[str]:
+        """Documents the question names: full 文号, or a short ``87号`` that is unique."""
+        found = [no for _s, _e, no in find_doc_nos(question) if no in self.by_doc]
+        if found:
+            return list(dict.fromkeys(found))
+        out = []
+        for m in _SHORT_RE.finditer(question):
+            num = m.group(1)
+            cands = [no for no in self.by_doc if re.search(rf"〕{num}号$", no)]
+            if len(cands) == 1:
+                out.append(cands[0])
+        return out
+
+    def __call__(self, question: str) -> list[Clause]:
+        docs = self.doc_nos(question)
+        if not docs:
+            return []
+        pinned: list[Clause] = []
+        refs = list(_CLAUSE_RE.finditer(question))
+        for no in docs:
+            clauses = self.by_doc[no]
+            if not refs:
+                continue
+            for m in refs:
+                wanted = set(canonical_clause_query(m.group(0)))
+                hit = [c for c in clauses if c.label in wanted]
+                if not hit:  # an article split into items: pin its items
+                    base = next(iter(wanted), "")
+                    hit = [c for c in clauses if base and c.label.startswith(base)]
+                pinned.extend(h for h in hit if h not in pinned)
+        return pinned
