@@ -83,6 +83,21 @@ class Assistant:
         history: list[Turn] | None = None,
         id: str | None = None,
     ) -> Answer:
+        return self.ask_with_hits(
+            question, k=k, mode=mode, filters=filters, history=history, id=id
+        )[0]
+
+    def ask_with_hits(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | None = None,
+        history: list[Turn] | None = None,
+        id: str | None = None,
+    ) -> tuple[Answer, list[Hit]]:
+        """Like :meth:`ask`, also returning the retrieved clauses (for evaluation and UI)."""
         t0 = time.perf_counter()
         mode = mode or self.settings.mode
         if mode not in MODES:
@@ -110,7 +125,7 @@ class Assistant:
             "answer": (t2 - t1) * 1000,
             "total": (t2 - t0) * 1000,
         }
-        return ans
+        return ans, hits
 
     def chain(self, k: int = 5) -> Any:
         """The retrieval → answer pipeline as a LangChain Runnable (question in, Answer out)."""

@@ -93,7 +93,7 @@ _CANDIDATES = frozenset(REPAIR_OUTPUT) | {_DASH_IMAGE}
 
 _OPENERS = frozenset("（《“〔【")
 _CLOSERS = frozenset("，。、；：）》”〕】％！？.·")
-_PAIRS = {FORWARD[o]: FORWARD[c] for o, c in ("（）", "《》", "“”", "【】")}
+_PAIRS = {FORWARD[o]: FORWARD[c] for o, c in ("（）", "《》", "“”", "〔〕", "【】")}
 _CLOSER_OF = {c: o for o, c in _PAIRS.items()}
 _BRACKET_OPEN, _BRACKET_CLOSE = FORWARD["〔"], FORWARD["〕"]
 
@@ -104,10 +104,12 @@ _REAL_SENTENCE = frozenset("，。、；,;")
 # Layout cues of the PDF extraction, in nats (log-odds added to the punctuation reading).
 _SPACE_CUE = 2.0  # "袁 万象更新": a space after a closer / before an opener
 _NEWLINE_CUE = 0.7  # sentence-final punctuation often ends a line
-_PAIR_CUE = 1.5  # 渊…冤, 叶…曳, 野…冶 found as a pair (or not)
+_PAIR_BONUS = 5.0  # a matched 渊…冤 / 也…页 pair read as brackets together
+_LONE_PENALTY = 2.0  # one bracket of a matched pair alone, or an unmatched bracket image
+_PAIR_WINDOW = 150  # characters between partners
 _DOCNO_CUE = 8.0  # 也2014页 in a document number
 _SPACED_DIGIT_CUE = 4.0  # a digit image separated by a space from an ASCII digit
-_ONE_DIGIT = math.log(0.1)
+_ONE_DIGIT = math.log(1 / 9)
 
 _WS = frozenset(" \t\r\n\u3000\xa0")
 _DIGITS = frozenset("0123456789" + _DIGIT_SOURCES)
@@ -121,9 +123,14 @@ _MIN_END = 0.05
 
 
 def _lm_symbol(ch: str) -> str:
-    """Map a character to its symbol in the bigram model (digits and letters are classes)."""
-    if ch in _DIGITS:
+    """Map a character to its symbol in the bigram model (digits and letters are classes).
+
+    Zero is its own class because numbers seldom start with it (幼儿园120所 is not 0120).
+    """
+    if ch in "0０":
         return "0"
+    if ch in _DIGITS:
+        return "1"
     if ch in _LETTERS:
         return "A"
     if ch == "／":
@@ -486,6 +493,9 @@ class _Option:
     bonus: float = 0.0  # layout cues, in nats
 
 
+_KEEP, _PUNCT = 0, 1
+
+
 def _candidate_positions(text: str) -> list[int]:
     n = len(text)
     found = []
@@ -507,40 +517,20 @@ def _candidate_positions(text: str) -> list[int]:
     return found
 
 
-def _pair_cues(text: str, positions: list[int]) -> dict[int, float]:
-    """Bonus for paired brackets/quotes, penalty for a lone one; 也2014页 document numbers."""
-    cues: dict[int, float] = {}
-    stack: list[int] = []
-    for i in positions:
-        ch = text[i]
-        if ch in _PAIRS:
-            stack.append(i)
-        elif ch in _CLOSER_OF:
-            opener = _CLOSER_OF[ch]
-            for k in range(len(stack) - 1, -1, -1):
-                j = stack[k]
-                if text[j] == opener and i - j <= 150:
-                    cues[j] = cues[i] = _PAIR_CUE
-                    del stack[k]
-                    break
-            else:
-                cues[i] = -_PAIR_CUE
-    for j in stack:
-        cues[j] = -_PAIR_CUE
-    for m in _DOCNO.finditer(text):
-        cues[m.start()] = cues[m.end() - 1] = _DOCNO_CUE
-    return cues
+def _spaced_from_digit(text: str, i: int, step: int) -> bool:
+    j = i + step
+    if not (0 <= j < len(text)) or text[j] not in " \t\u3000":
+        return False
+    while 0 <= j < len(text) and text[j] in " \t\u3000":
+        j += step
+    return 0 <= j < len(text) and text[j] in "0123456789"
 
 
-_DOCNO = re.compile(
-    f"{_BRACKET_OPEN}[ \t]*[0-9{''.join(sorted(_DIGIT_IMAGES))}]{{4}}[ \t]*{_BRACKET_CLOSE}"
-)
-
-
-def _options(text: str, i: int, cues: dict[int, float]) -> list[_Option]:
+def _options(text: str, i: int) -> list[_Option]:
+    """The two readings of candidate ``text[i]`` with the layout cues of the punctuation one."""
     ch = text[i]
     out = "—" if ch == _DASH_IMAGE else REPAIR_OUTPUT[ch]
-    punct = _Option(_lm_symbol(out), out, cues.get(i, 0.0))
+    punct = _Option(_lm_symbol(out), out)
     n = len(text)
     prev_raw = text[i - 1] if i else "\n"
     next_raw = text[i + 1] if i + 1 < n else "\n"
@@ -559,21 +549,148 @@ def _options(text: str, i: int, cues: dict[int, float]) -> list[_Option]:
     if out in "。；：" and next_raw == "\n":
         punct.bonus += _NEWLINE_CUE
     if out.isdigit():
-        # The model's "0" stands for ten digits; this image is one particular digit.
-        punct.bonus += _ONE_DIGIT
+        if out != "0":
+            # The model's "1" stands for nine digits; this image is one particular digit.
+            punct.bonus += _ONE_DIGIT
         # A number is not split by a space: 幼儿园 45 所 is not 幼儿0 45.
         if _spaced_from_digit(text, i, -1) or _spaced_from_digit(text, i, 1):
             punct.bonus -= _SPACED_DIGIT_CUE
     return [_Option(_lm_symbol(ch), ch), punct]
 
 
-def _spaced_from_digit(text: str, i: int, step: int) -> bool:
-    j = i + step
-    if not (0 <= j < len(text)) or text[j] not in " \t\u3000":
-        return False
-    while 0 <= j < len(text) and text[j] in " \t\u3000":
-        j += step
-    return 0 <= j < len(text) and text[j] in "0123456789"
+@dataclass
+class _Run:
+    """Consecutive candidates (whitespace skipped) between two fixed symbols."""
+
+    positions: list[int]
+    left: str
+    right: str | None
+
+
+def _runs(text: str, positions: list[int]) -> list[_Run]:
+    stream = [i for i, ch in enumerate(text) if ch not in _WS]
+    rank = {pos: k for k, pos in enumerate(stream)}
+    ks = [rank[i] for i in positions]
+    runs = []
+    start = 0
+    while start < len(ks):
+        end = start
+        while end + 1 < len(ks) and ks[end + 1] == ks[end] + 1:
+            end += 1
+        left = _lm_symbol(text[stream[ks[start] - 1]]) if ks[start] > 0 else _BOS
+        nxt = ks[end] + 1
+        right = _lm_symbol(text[stream[nxt]]) if nxt < len(stream) else None
+        runs.append(_Run(positions[start : end + 1], left, right))
+        start = end + 1
+    return runs
+
+
+def _max_marginals(
+    lm: BigramModel, run: _Run, lattice: list[list[_Option]]
+) -> tuple[list[list[float]], list[int]]:
+    """Max-sum forward-backward over one run.
+
+    Returns:
+        For every position and option the score of the best complete path through it, and
+        the best path (option indices).
+    """
+    size = len(lattice)
+    fwd: list[list[float]] = [[lm.logp(run.left, o.symbol) + o.bonus for o in lattice[0]]]
+    back: list[list[int]] = [[0] * len(lattice[0])]
+    for t in range(1, size):
+        row, ptr = [], []
+        for o in lattice[t]:
+            cands = [
+                fwd[t - 1][j] + lm.logp(p.symbol, o.symbol) for j, p in enumerate(lattice[t - 1])
+            ]
+            j = max(range(len(cands)), key=cands.__getitem__)
+            row.append(cands[j] + o.bonus)
+            ptr.append(j)
+        fwd.append(row)
+        back.append(ptr)
+    bwd: list[list[float]] = [[0.0] * len(opts) for opts in lattice]
+    if run.right is not None:
+        right = run.right
+        bwd[-1] = [lm.logp(o.symbol, right) for o in lattice[-1]]
+    for t in range(size - 2, -1, -1):
+        bwd[t] = [
+            max(
+                lm.logp(o.symbol, q.symbol) + q.bonus + bwd[t + 1][k]
+                for k, q in enumerate(lattice[t + 1])
+            )
+            for o in lattice[t]
+        ]
+    marg = [[f + b for f, b in zip(fwd[t], bwd[t], strict=True)] for t in range(size)]
+    last = [f + b for f, b in zip(fwd[-1], bwd[-1], strict=True)]
+    j = max(range(len(last)), key=last.__getitem__)
+    path = [j]
+    for t in range(size - 1, 0, -1):
+        j = back[t][j]
+        path.append(j)
+    path.reverse()
+    return marg, path
+
+
+def _decide_pairs(text: str, positions: list[int], margin: dict[int, float]) -> dict[int, int]:
+    """Decide bracket and quote images jointly with their partner.
+
+    Every closer image (冤曳冶页铱) is matched, within the same stretch of text, to the unmatched
+    opener image of its kind that looks most like punctuation; a matched pair is read as
+    brackets together or as ideographs together (a lone bracket is unlikely); an unmatched
+    image needs more evidence to be punctuation. ``也2014页`` in a document number is
+    always ``〔2014〕``.
+
+    Args:
+        text: The text being repaired.
+        positions: Candidate positions.
+        margin: Log-odds (punctuation minus ideograph) of each candidate from the first pass.
+
+    Returns:
+        Forced decisions (``_KEEP``/``_PUNCT``) by position.
+    """
+    forced: dict[int, int] = {}
+    for m in _DOCNO.finditer(text):
+        forced[m.start()] = forced[m.end() - 1] = _PUNCT
+    open_images = {o: [] for o in _PAIRS}  # type: dict[str, list[int]]
+    paired: set[int] = set()
+    for i in positions:
+        ch = text[i]
+        if ch in _PAIRS:
+            open_images[ch].append(i)
+            continue
+        opener = _CLOSER_OF.get(ch)
+        if opener is None:
+            continue
+        stack = open_images[opener]
+        stack[:] = [j for j in stack if i - j <= _PAIR_WINDOW]
+        if not stack:
+            continue
+        j = max(reversed(stack), key=lambda k: margin[k])  # ties: the nearest opener
+        stack.remove(j)
+        paired.update((i, j))
+        if i in forced or j in forced:
+            continue
+        both = margin[i] + margin[j] + _PAIR_BONUS
+        only_open = margin[j] - _LONE_PENALTY
+        only_close = margin[i] - _LONE_PENALTY
+        best = max(0.0, both, only_open, only_close)
+        if best == 0.0:
+            forced[i] = forced[j] = _KEEP
+        elif best == both:
+            forced[i] = forced[j] = _PUNCT
+        else:
+            forced[j] = _PUNCT if best == only_open else _KEEP
+            forced[i] = _PUNCT if best == only_close else _KEEP
+    lone = set(_PAIRS) | set(_CLOSER_OF)
+    for i in positions:
+        if text[i] in lone and i not in paired and i not in forced:
+            forced[i] = _PUNCT if margin[i] - _LONE_PENALTY > 0 else _KEEP
+    return forced
+
+
+_DOCNO = re.compile(
+    f"{_BRACKET_OPEN}[ \t]*[0-9{''.join(sorted(_DIGIT_IMAGES))}]{{4}}[ \t]*{_BRACKET_CLOSE}"
+)
 
 
 def repair(text: str, model: BigramModel | None = None) -> str:
@@ -581,7 +698,8 @@ def repair(text: str, model: BigramModel | None = None) -> str:
 
     Candidates are the images in :data:`REPAIR_OUTPUT` (援 and 豫 only right after a number;
     要 only in ``要要`` dash runs). Maximal runs of candidates (whitespace skipped) are
-    decoded jointly by Viterbi under the bigram model plus layout cues.
+    decoded by Viterbi under the bigram model plus layout cues; bracket and quote images
+    are then decided together with their partner, and the runs decoded again.
 
     Args:
         text: Text of a file known to be mojibake (see :func:`is_mojibake`).
@@ -594,61 +712,25 @@ def repair(text: str, model: BigramModel | None = None) -> str:
     if not positions:
         return text
     lm = model or default_model()
-    cues = _pair_cues(text, positions)
-    # Stream of non-whitespace positions; candidate runs are maximal consecutive stretches.
-    stream = [i for i, ch in enumerate(text) if ch not in _WS]
-    rank = {pos: k for k, pos in enumerate(stream)}
+    runs = _runs(text, positions)
+    lattices = [[_options(text, i) for i in run.positions] for run in runs]
+    margin: dict[int, float] = {}
+    for run, lattice in zip(runs, lattices, strict=True):
+        marg, _path = _max_marginals(lm, run, lattice)
+        for i, scores in zip(run.positions, marg, strict=True):
+            margin[i] = scores[_PUNCT] - scores[_KEEP]
+    forced = _decide_pairs(text, positions, margin)
     out = list(text)
-    k_positions = [rank[i] for i in positions]
-    start = 0
-    while start < len(k_positions):
-        end = start
-        while end + 1 < len(k_positions) and k_positions[end + 1] == k_positions[end] + 1:
-            end += 1
-        run = [stream[k] for k in k_positions[start : end + 1]]
-        k_first, k_last = k_positions[start], k_positions[end]
-        left = _lm_symbol(text[stream[k_first - 1]]) if k_first > 0 else _BOS
-        right = _lm_symbol(text[stream[k_last + 1]]) if k_last + 1 < len(stream) else None
-        for pos, choice in zip(run, _viterbi(lm, left, right, run, text, cues), strict=True):
-            out[pos] = choice
-        start = end + 1
+    for run, lattice in zip(runs, lattices, strict=True):
+        if any(i in forced for i in run.positions):
+            lattice = [
+                [opts[forced[i]]] if i in forced else opts
+                for i, opts in zip(run.positions, lattice, strict=True)
+            ]
+        _marg, path = _max_marginals(lm, run, lattice)
+        for i, opts, j in zip(run.positions, lattice, path, strict=True):
+            out[i] = opts[j].out
     return "".join(out)
-
-
-def _viterbi(
-    lm: BigramModel,
-    left: str,
-    right: str | None,
-    run: list[int],
-    text: str,
-    cues: dict[int, float],
-) -> list[str]:
-    lattice = [_options(text, i, cues) for i in run]
-    # scores[j] = best log score ending in option j; back[t][j] = predecessor index.
-    scores = [lm.logp(left, o.symbol) + o.bonus for o in lattice[0]]
-    back: list[list[int]] = []
-    for t in range(1, len(lattice)):
-        new_scores = []
-        pointers = []
-        for o in lattice[t]:
-            best_j = max(
-                range(len(scores)),
-                key=lambda j, o=o: scores[j] + lm.logp(lattice[t - 1][j].symbol, o.symbol),
-            )
-            prev_symbol = lattice[t - 1][best_j].symbol
-            new_scores.append(scores[best_j] + lm.logp(prev_symbol, o.symbol) + o.bonus)
-            pointers.append(best_j)
-        scores = new_scores
-        back.append(pointers)
-    if right is not None:
-        scores = [s + lm.logp(o.symbol, right) for s, o in zip(scores, lattice[-1], strict=True)]
-    j = max(range(len(scores)), key=scores.__getitem__)
-    path = [j]
-    for pointers in reversed(back):
-        j = pointers[j]
-        path.append(j)
-    path.reverse()
-    return [lattice[t][j].out for t, j in enumerate(path)]
 
 
 def clean_file_text(text: str) -> str:
