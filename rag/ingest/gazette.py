@@ -329,8 +329,15 @@ def _after_previous_end(lines: list[str], start: int, end: int, floor: int) -> t
     closing sentence ("本办法自…起施行。"); the next opens with "为…", "根据…" or its
     first numbered unit.
     """
-    if start <= floor or _ADDRESSEE_RE.match(lines[start]):
+    if start < floor or _ADDRESSEE_RE.match(lines[start]):
         return start, end
+    # The previous document's signature date ends it.
+    dates = [i for i in range(start, end) if is_date_line(lines[i])]
+    if dates:
+        nxt = dates[-1] + 1
+        while nxt < end and _blank(lines[nxt]):
+            nxt += 1
+        return nxt, end
     closing = [i for i in range(start, end) if _CLOSING_RE.search(lines[i])]
     if not closing:
         return start, end

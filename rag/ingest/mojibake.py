@@ -430,12 +430,16 @@ class BigramModel:
             types[a] += 1
         self._left = dict(left)
         self._types = dict(types)
-        other = Counter({ch: c for ch, c in unigrams.items() if not _is_ideograph(ch)})
+        # What follows a word boundary, counted after ideographs: punctuation and the first
+        # digit of a number (seldom 0), not digits inside numbers.
+        other: Counter[str] = Counter()
+        for (a, b), c in bigrams.items():
+            if _is_ideograph(a) and not _is_ideograph(b):
+                other[b] += c
         n_other = sum(other.values())
-        n_ideo = sum(unigrams.values()) - n_other
-        # Share of word boundaries followed by a non-ideograph (punctuation, number …).
-        boundaries = n_other + n_ideo / self._dict.mean_word_len
-        self._p_other = n_other / boundaries if boundaries else 0.3
+        n_ideo = sum(c for ch, c in unigrams.items() if _is_ideograph(ch))
+        boundaries = n_ideo / self._dict.mean_word_len
+        self._p_other = min(n_other / boundaries, 0.9) if boundaries else 0.3
         # Add-half smoothing over a nominal inventory of 200 non-ideograph symbols.
         self._other = {ch: (c + 0.5) / (n_other + 100.0) for ch, c in other.items()}
         self._other_floor = 0.5 / (n_other + 100.0)
