@@ -92,12 +92,12 @@ class ExtractiveAnswerer:
 
     # -- answering -------------------------------------------------------------------
     def score_sentences(self, question: str, hits: list[Hit]) -> list[Scored]:
-        q_tokens = set(self.tok.tokenize(question))
+        q_tokens = set(self.tok.tokens(question))
         wants_figure = bool(_QUANTITY_Q.search(question))
         out: list[Scored] = []
         for rank, h in enumerate(hits):
             for pos, sent in enumerate(split_sentences(h.clause.text)):
-                s_tokens = set(self.tok.tokenize(sent))
+                s_tokens = set(self.tok.tokens(sent))
                 if not s_tokens or not q_tokens:
                     continue
                 overlap = sum(len(t.lstrip("#")) for t in q_tokens & s_tokens)

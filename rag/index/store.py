@@ -295,6 +295,30 @@ def _old_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndar
 
 # --------------------------------------------------------------------------- build
 
+EMBED_CHUNK = 32
+
+
+def _embed_into(
+    vectors: np.ndarray, todo: list[int], texts: list[str], embedder: Embedder, progress: bool
+) -> None:
+    """Embed ``texts[i]`` for i in ``todo`` into ``vectors[i]``, in chunks, with a bar."""
+    from tqdm import tqdm
+
+    dim = vectors.shape[1]
+    with tqdm(
+        total=len(todo), desc="embedding clauses", unit="clause", disable=not progress
+    ) as bar:
+        for start in range(0, len(todo), EMBED_CHUNK):
+            chunk = todo[start : start + EMBED_CHUNK]
+            new = embedder.embed_passages([texts[i] for i in chunk])
+            if new.shape != (len(chunk), dim):
+                raise IndexError_(
+                    f"embedder {embedder.name} returned shape {new.shape}, "
+                    f"expected {(len(chunk), dim)}"
+                )
+            vectors[chunk] = new.astype(np.float32, copy=False)
+            bar.update(len(chunk))
+
 
 def _cleanup_stale(index_dir: Path) -> None:
     """Remove temp/old directories left by builds whose process is gone."""
@@ -379,12 +403,7 @@ def build_index(
         else:
             vectors[i] = v
     if todo:
-        new = embedder.embed_passages([texts[i] for i in todo])
-        if new.shape != (len(todo), dim):
-            raise IndexError_(
-                f"embedder {embedder.name} returned shape {new.shape}, expected {(len(todo), dim)}"
-            )
-        vectors[todo] = new.astype(np.float32, copy=False)
+        _embed_into(vectors, todo, texts, embedder, progress)
     n_reused = len(clauses) - len(todo)
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)

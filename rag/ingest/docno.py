@@ -83,6 +83,9 @@ _MAX_PREFIX = 8  # 新质监办发 = 5; longer runs are sentence text, not an ab
 # Where a long run holds a full issuer name before the abbreviation, cut after the name.
 _ORG_END_RE = re.compile(r"(?:政府|办公室|办公厅|委员会|常委会|人民法院|检察院)")
 
+# What may surround a 文号 on its line: markdown, brackets, spaces, a trailing colon.
+_AROUND = " \t\u3000\u00a0#*>（）()：:"
+
 _DECREE_ALIASES = {"中华人民共和国国务院": "国务院", "国": "国务院"}
 
 
@@ -160,8 +163,9 @@ def canonical_doc_no(s: str) -> str:
     """Return the canonical form of a single printed 文号.
 
     Args:
-        s: A printed document number, e.g. ``"嘉政办发[2017]11 号"`` or ``"国家医疗保障局令第 1 号"``;
-            surrounding brackets ``（…）`` and spaces are allowed.
+        s: A printed document number, e.g. ``"嘉政办发[2017]11 号"`` or
+            ``"国家医疗保障局令第 1 号"``; surrounding brackets ``（…）``, spaces and markdown
+            ``#`` are allowed.
 
     Returns:
         The canonical form, e.g. ``"嘉政办发〔2017〕11号"``.
@@ -169,7 +173,7 @@ def canonical_doc_no(s: str) -> str:
     Raises:
         InputError: ``s`` is not exactly one 文号.
     """
-    stripped = s.strip().strip("（）()").strip()
+    stripped = s.strip(_AROUND).strip()
     hits = find_doc_nos(stripped)
     if len(hits) == 1:
         start, end, canon = hits[0]

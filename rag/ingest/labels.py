@@ -133,6 +133,9 @@ BRACKET_RE = re.compile(r"^【(?P<name>[^】]{2,24})】\s*(?P<rest>.*)$")
 # 一、二级医院 / 一、二类 are two numerals, not an item marker.
 _FALSE_CN_ITEM_RE = re.compile(r"^[一二三四五六七八九十]+[级类档星等批]")
 
+# What follows 第X条/第X章 when it is a reference in running text, not a heading.
+_REFERENCE_TAILS = ("规定", "的", "第", "至", "、", "和", "及", "所", "中", "之", "有关", "项", "款")
+
 # Outline levels, outermost first (the usual printed order 一、 > （一） > 1. > （1））.
 OUTLINE_KINDS = ("cn", "pcn", "ar", "par")
 
@@ -189,7 +192,11 @@ def parse_marker(text: str) -> Marker | None:
         if m:
             rest = m.group("rest").strip()
             # A heading is short and has no sentence punctuation; 第三章规定的… is a broken line.
-            if len(rest) <= 30 and not re.search(r"[，,。；;]", rest) and not rest.startswith("的"):
+            if (
+                len(rest) <= 30
+                and not re.search(r"[，,。；;]", rest)
+                and not rest.startswith(_REFERENCE_TAILS)
+            ):
                 n = _num(m.group("n"))
                 unit = m.group("unit")
                 return Marker("chapter", (n,), f"第{int_to_cn(n)}{unit}", rest)
@@ -199,7 +206,7 @@ def parse_marker(text: str) -> Marker | None:
             rest = m.group("rest")
             sep = bool(m.group("sep")) or not rest
             # 第十条规定… / 第十条的… are references, not articles.
-            if not sep and rest.startswith(("规定", "的", "第", "至", "、", "和", "及", "所")):
+            if not sep and rest.startswith(_REFERENCE_TAILS):
                 return None
             return Marker("article", (n,), f"第{int_to_cn(n)}条", rest.strip(), sep)
         return None

@@ -18,6 +18,7 @@ source text stay valid.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import re
@@ -96,6 +97,18 @@ _CLOSERS = frozenset("，。、；：）》”〕】％！？.·")
 _PAIRS = {FORWARD[o]: FORWARD[c] for o, c in ("（）", "《》", "“”", "〔〕", "【】")}
 _CLOSER_OF = {c: o for o, c in _PAIRS.items()}
 _BRACKET_OPEN, _BRACKET_CLOSE = FORWARD["〔"], FORWARD["〕"]
+_RANGE_IMAGE = FORWARD["～"]
+
+# List marks: ▲ (银) bullets and ①–⑩ (淤于盂榆虞愚舆余俞逾). Their images include very common
+# words (于, 余), so they are not in FORWARD; :func:`repair` restores them only by layout:
+# a 银 bullet opening a line before a number, a chain ①②③… of item starts.
+_BULLET_IMAGE = shift_char("▲")
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
+_CIRCLED_IMAGES = [shift_char(c) for c in _CIRCLED]
+_LIST_MARKS = frozenset(_CIRCLED + "▲")
+# What precedes an item start: ：；。 or their images (the text is not repaired yet).
+_ITEM_LEADS = frozenset("：；。:;" + "".join(FORWARD[p] for p in "：；。"))
+_CHAIN_WINDOW = 400  # characters between consecutive items ① → ②
 
 # The sentence punctuation that detection counts: 袁遥尧曰 are rare as real characters.
 _MOJI_SENTENCE = frozenset(FORWARD[p] for p in "，。、；")
@@ -110,6 +123,8 @@ _PAIR_WINDOW = 150  # characters between partners
 _DOCNO_CUE = 8.0  # 也2014页 in a document number
 _SPACED_DIGIT_CUE = 4.0  # a digit image separated by a space from an ASCII digit
 _ONE_DIGIT = math.log(1 / 9)
+_RANGE_CUE = 6.0  # 2013耀2020: between two numbers 耀 is the range mark ～
+_CONFIDENT = 4.0  # margin (nats) of a first-pass decision used to adapt to the file
 
 _WS = frozenset(" \t\r\n\u3000\xa0")
 _DIGITS = frozenset("0123456789" + _DIGIT_SOURCES)
@@ -120,6 +135,11 @@ _LETTERS = frozenset(
 )
 _BOS = "^"
 _MIN_END = 0.05
+_PRIOR_WEIGHT = 20.0
+_DISCOUNT = 0.8
+_FILE_KAPPA = 10.0  # file bigrams needed to weigh as much as the general model
+# Rare brackets borrow statistics from round brackets.
+_BRACKET_FAMILY = {"〔": "（", "【": "（", "〕": "）", "】": "）"}
 
 
 def _lm_symbol(ch: str) -> str:
@@ -133,6 +153,8 @@ def _lm_symbol(ch: str) -> str:
         return "1"
     if ch in _LETTERS:
         return "A"
+    if ch in _LIST_MARKS:
+        return "1"  # an item mark sits where an item number would
     if ch == "／":
         return "/"
     return ch
@@ -164,7 +186,7 @@ def corrupt(text: str) -> str:
 
 
 _ITEM_DOT = re.compile(r"(?m)(^|[\s#*:：-])(\d{1,2})\.(?=[ \t]|[^\x00-\x7f])")
-_ASCII_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "~": "～", "%": "％"}
+_ASCII_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！"}
 
 
 def normalize_punct(text: str) -> str:
@@ -203,6 +225,9 @@ def normalize_punct(text: str) -> str:
         if ch == "%":
             if prev.isdigit():
                 chars[i] = "％"
+        elif ch == "~":
+            if prev.isdigit() or near_cjk:
+                chars[i] = "～"
         elif ch in _ASCII_TO_FULL:
             between_ascii = _is_ascii_alnum(prev) and _is_ascii_alnum(nxt)
             if near_cjk and not between_ascii:
@@ -354,6 +379,12 @@ def _is_ideograph(symbol: str) -> bool:
     return "\u3400" <= symbol <= "\u9fff"
 
 
+def _context_class(symbol: str) -> str:
+    # Numbers ("0", "1") share one context class; everything else that is not an ideograph
+    # (punctuation, letters, start of text) another.
+    return "#" if symbol in "01" else "."
+
+
 @dataclass(frozen=True)
 class _DictStats:
     """Character statistics from jieba's word list, weighted by word frequency."""
@@ -430,29 +461,108 @@ class BigramModel:
             types[a] += 1
         self._left = dict(left)
         self._types = dict(types)
+        # Class level for contexts that are not ideographs (after a number: 年, ％, 个 …).
+        cls_bigram: Counter[tuple[str, str]] = Counter()
+        cls_types: Counter[str] = Counter()
+        for (a, b), c in bigrams.items():
+            if a in "01":
+                if cls_bigram[_context_class(a), b] == 0:
+                    cls_types[_context_class(a)] += 1
+                cls_bigram[_context_class(a), b] += c
+        cls_left: Counter[str] = Counter()
+        for (k, _b), c in cls_bigram.items():
+            cls_left[k] += c
+        self._cls_bigram, self._cls_left, self._cls_types = (
+            dict(cls_bigram),
+            dict(cls_left),
+            dict(cls_types),
+        )
         # What follows a word boundary, counted after ideographs: punctuation and the first
         # digit of a number (seldom 0), not digits inside numbers.
-        other: Counter[str] = Counter()
+        after_ideo: Counter[str] = Counter()
         for (a, b), c in bigrams.items():
             if _is_ideograph(a) and not _is_ideograph(b):
-                other[b] += c
-        n_other = sum(other.values())
+                after_ideo[b] += c
+        n_after = sum(after_ideo.values())
         n_ideo = sum(c for ch, c in unigrams.items() if _is_ideograph(ch))
         boundaries = n_ideo / self._dict.mean_word_len
-        self._p_other = min(n_other / boundaries, 0.9) if boundaries else 0.3
-        # Add-half smoothing over a nominal inventory of 200 non-ideograph symbols.
-        self._other = {ch: (c + 0.5) / (n_other + 100.0) for ch, c in other.items()}
-        self._other_floor = 0.5 / (n_other + 100.0)
+        self._ideo_unigram = {
+            ch: c / n_ideo for ch, c in unigrams.items() if n_ideo and _is_ideograph(ch)
+        }
+        self._p_other = min(n_after / boundaries, 0.9) if boundaries else 0.3
+        # Prior for rare symbols: their share among all non-ideographs (add-half over a
+        # nominal 200 symbols), rare brackets borrowing from round ones.
+        others = {ch: c for ch, c in unigrams.items() if not _is_ideograph(ch)}
+        n_others = sum(others.values())
+
+        def share(ch: str) -> float:
+            return (others.get(ch, 0) + 0.5) / (n_others + 100.0)
+
+        self._other: dict[str, float] = {}
+        for ch in set(others) | set(_BRACKET_FAMILY) | {_repair_output(src) for src in FORWARD}:
+            prior = share(ch)
+            if ch in _BRACKET_FAMILY:
+                prior = 0.8 * prior + 0.2 * share(_BRACKET_FAMILY[ch])
+            self._other[ch] = (after_ideo.get(ch, 0) + _PRIOR_WEIGHT * prior) / (
+                n_after + _PRIOR_WEIGHT
+            )
+        self._other_floor = _PRIOR_WEIGHT * share("") / (n_after + _PRIOR_WEIGHT)
+        self._file: dict[tuple[str, str], int] = {}
+        self._file_left: dict[str, int] = {}
         self._cache: dict[tuple[str, str], float] = {}
 
+    def adapted(self, extra: Counter[tuple[str, str]]) -> BigramModel:
+        """A copy interpolated with bigram counts from the file being repaired.
+
+        ``P'(b|a) = (1 - λ) P(b|a) + λ c(a, b) / c(a)`` with ``λ = c(a) / (c(a) + κ)``:
+        contexts the file shows often lean on the file; a continuation the file never
+        showed loses the same share as every other one, so the balance between readings
+        the file has no opinion on is unchanged.
+
+        Args:
+            extra: Bigram counts observed in the file.
+
+        Returns:
+            A new model; this one is unchanged.
+        """
+        new = copy.copy(self)
+        left: Counter[str] = Counter()
+        for (a, _b), c in extra.items():
+            left[a] += c
+        new._file = dict(extra)
+        new._file_left = dict(left)
+        new._cache = {}
+        return new
+
     def _after_boundary(self, ch: str) -> float:
-        """Probability of ``ch`` right after a word boundary (the backoff distribution)."""
+        """Probability of ``ch`` right after a word boundary (the last backoff level)."""
         if _is_ideograph(ch):
             d = self._dict
-            # Mostly word starts; a little plain frequency for what the word list misses.
-            share = 0.9 * d.start.get(ch, 0.0) + 0.1 * d.unigram.get(ch, 0.0)
+            # Mostly word starts; some plain frequency for what the word list misses and for
+            # the vocabulary of this kind of text (嘉兴, 医保).
+            share = (
+                0.8 * d.start.get(ch, 0.0)
+                + 0.1 * d.unigram.get(ch, 0.0)
+                + 0.1 * self._ideo_unigram.get(ch, 0.0)
+            )
             return (1.0 - self._p_other) * share + 1e-9
         return self._p_other * self._other.get(ch, self._other_floor)
+
+    def _clean(self, a: str, b: str) -> float:
+        """Running-text probability of ``b`` after ``a`` (Witten–Bell, two backoff levels)."""
+        backoff = self._after_boundary(b)
+        if a in "01":
+            k = _context_class(a)
+            left = self._cls_left.get(k, 0)
+            if left:
+                types = self._cls_types[k]
+                backoff = (self._cls_bigram.get((k, b), 0) + types * backoff) / (left + types)
+        left = self._left.get(a, 0)
+        if not left:
+            return backoff
+        # Absolute discounting: a bigram seen once in a small corpus is weak evidence.
+        count = max(self._bigram.get((a, b), 0) - _DISCOUNT, 0.0)
+        return (count + _DISCOUNT * self._types[a] * backoff) / left
 
     def logp(self, a: str, b: str) -> float:
         """Log probability of symbol ``b`` following symbol ``a``."""
@@ -460,13 +570,7 @@ class BigramModel:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        backoff = self._after_boundary(b)
-        left = self._left.get(a, 0)
-        if left:
-            types = self._types[a]
-            q = (self._bigram.get(key, 0) + types * backoff) / (left + types)
-        else:
-            q = backoff
+        q = self._clean(a, b)
         total = self._dict.total.get(a)
         if total:
             # A word can always end (floor): the word list is not exhaustive.
@@ -474,6 +578,10 @@ class BigramModel:
             p = self._dict.pair.get(key, 0.0) / total + ends * q
         else:
             p = q
+        n = self._file_left.get(a, 0)
+        if n:
+            weight = n / (n + _FILE_KAPPA)
+            p = (1.0 - weight) * p + weight * self._file.get(key, 0) / n
         value = math.log(p)
         self._cache[key] = value
         return value
@@ -521,6 +629,13 @@ def _candidate_positions(text: str) -> list[int]:
     return found
 
 
+def _next_to_digit(text: str, i: int, step: int) -> bool:
+    j = i + step
+    while 0 <= j < len(text) and text[j] in " \t":
+        j += step
+    return 0 <= j < len(text) and (text[j] in _DIGITS or text[j] in _DIGIT_IMAGES)
+
+
 def _spaced_from_digit(text: str, i: int, step: int) -> bool:
     j = i + step
     if not (0 <= j < len(text)) or text[j] not in " \t\u3000":
@@ -552,6 +667,8 @@ def _options(text: str, i: int) -> list[_Option]:
             punct.bonus += _SPACE_CUE
     if out in "。；：" and next_raw == "\n":
         punct.bonus += _NEWLINE_CUE
+    if ch == _RANGE_IMAGE and _next_to_digit(text, i, -1) and _next_to_digit(text, i, 1):
+        punct.bonus += _RANGE_CUE
     if out.isdigit():
         if out != "0":
             # The model's "1" stands for nine digits; this image is one particular digit.
@@ -697,13 +814,97 @@ _DOCNO = re.compile(
 )
 
 
+def _item_start(text: str, i: int) -> bool:
+    """Whether ``text[i]`` follows ：；。 (or an image of them), whitespace skipped."""
+    j = i - 1
+    while j >= 0 and text[j] in _WS:
+        j -= 1
+    return j >= 0 and text[j] in _ITEM_LEADS
+
+
+def _line_start(text: str, i: int) -> bool:
+    j = i - 1
+    while j >= 0 and text[j] in " \t\u3000":
+        j -= 1
+    return j < 0 or text[j] == "\n"
+
+
+def _list_marks(text: str) -> dict[int, str]:
+    """Positions of ▲ bullets and ①②… item marks, found by layout alone.
+
+    A bullet is 银 opening a line right before a number (``银14日：``). An item chain starts
+    with 淤 (①) at an item start (after ：；。) and continues with 于 (②), 盂 (③) … each at an
+    item start within ``_CHAIN_WINDOW`` characters of the previous one; it counts only if it
+    has at least two items, so 于 on its own is never touched.
+    """
+    marks: dict[int, str] = {}
+    for i, ch in enumerate(text):
+        if ch == _BULLET_IMAGE and _line_start(text, i) and _next_to_digit(text, i, 1):
+            marks[i] = "▲"
+    starts = {
+        img: [i for i, ch in enumerate(text) if ch == img and _item_start(text, i)]
+        for img in _CIRCLED_IMAGES
+    }
+    for first in starts[_CIRCLED_IMAGES[0]]:
+        chain = [first]
+        for img in _CIRCLED_IMAGES[1:]:
+            nxt = next((i for i in starts[img] if 0 < i - chain[-1] <= _CHAIN_WINDOW), None)
+            if nxt is None:
+                break
+            chain.append(nxt)
+        if len(chain) >= 2:
+            for k, i in enumerate(chain):
+                marks.setdefault(i, _CIRCLED[k])
+    return marks
+
+
+def _first_pass(
+    lm: BigramModel, runs: list[_Run], lattices: list[list[list[_Option]]]
+) -> tuple[dict[int, float], dict[int, int]]:
+    margin: dict[int, float] = {}
+    choice: dict[int, int] = {}
+    for run, lattice in zip(runs, lattices, strict=True):
+        marg, path = _max_marginals(lm, run, lattice)
+        for i, scores, j in zip(run.positions, marg, path, strict=True):
+            margin[i] = scores[_PUNCT] - scores[_KEEP]
+            choice[i] = j
+    return margin, choice
+
+
+def _confident_bigrams(
+    runs: list[_Run],
+    lattices: list[list[list[_Option]]],
+    margin: dict[int, float],
+    choice: dict[int, int],
+) -> Counter[tuple[str, str]]:
+    """Bigrams around first-pass decisions that were clear, to adapt the model to the file.
+
+    A gazette repeats its own phrasing (``组长：``, ``企业：``); counting the clear cases lets
+    the doubtful ones of the same file follow them.
+    """
+    extra: Counter[tuple[str, str]] = Counter()
+    for run, lattice in zip(runs, lattices, strict=True):
+        symbols = [opts[choice[i]].symbol for i, opts in zip(run.positions, lattice, strict=True)]
+        seq = [run.left, *symbols] + ([run.right] if run.right is not None else [])
+        for t, i in enumerate(run.positions):
+            # Only clear punctuation: clear ideographs include dictionary names (梅尧臣).
+            if margin[i] < _CONFIDENT or not _is_ideograph(seq[t]):
+                continue
+            # What precedes punctuation (组长：); what follows it stays general, or names
+            # after 、 would lose to dictionary entries.
+            extra[seq[t], seq[t + 1]] += 1
+    return extra
+
+
 def repair(text: str, model: BigramModel | None = None) -> str:
     """Repair shifted-GB2312 punctuation, deciding each candidate in context.
 
     Candidates are the images in :data:`REPAIR_OUTPUT` (援 and 豫 only right after a number;
-    要 only in ``要要`` dash runs). Maximal runs of candidates (whitespace skipped) are
-    decoded by Viterbi under the bigram model plus layout cues; bracket and quote images
-    are then decided together with their partner, and the runs decoded again.
+    要 only in ``要要`` dash runs); ▲ and ①②… list marks are restored by layout (see
+    :func:`_list_marks`). Maximal runs of candidates (whitespace skipped) are decoded by
+    Viterbi under the bigram model plus layout cues. A first pass adapts the model to the
+    file with its own clear decisions; bracket and quote images are then decided together
+    with their partner, and the runs decoded again.
 
     Args:
         text: Text of a file known to be mojibake (see :func:`is_mojibake`).
@@ -712,17 +913,21 @@ def repair(text: str, model: BigramModel | None = None) -> str:
     Returns:
         The repaired text: same length and same line breaks as ``text``.
     """
+    marks = _list_marks(text)
+    if marks:
+        chars = list(text)
+        for i, mark in marks.items():
+            chars[i] = mark
+        text = "".join(chars)
     positions = _candidate_positions(text)
     if not positions:
         return text
     lm = model or default_model()
     runs = _runs(text, positions)
     lattices = [[_options(text, i) for i in run.positions] for run in runs]
-    margin: dict[int, float] = {}
-    for run, lattice in zip(runs, lattices, strict=True):
-        marg, _path = _max_marginals(lm, run, lattice)
-        for i, scores in zip(run.positions, marg, strict=True):
-            margin[i] = scores[_PUNCT] - scores[_KEEP]
+    margin, choice = _first_pass(lm, runs, lattices)
+    lm = lm.adapted(_confident_bigrams(runs, lattices, margin, choice))
+    margin, _choice = _first_pass(lm, runs, lattices)
     forced = _decide_pairs(text, positions, margin)
     out = list(text)
     for run, lattice in zip(runs, lattices, strict=True):

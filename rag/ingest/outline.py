@@ -47,6 +47,11 @@ MIN_PREAMBLE = 10
 MIN_OWN_TEXT = 20
 HEADING_MAX = 40
 LEAD_HEADING_MAX = 120
+# PDF texts wrap at a fixed width (15–60 chars): a line that long without 。 at its end is a
+# broken line, never a heading. Texts with one paragraph per line have no such width.
+FULL_WIDTH_MIN = 15
+FULL_WIDTH_MAX = 60
+FULL_WIDTH_RATIO = 0.8
 
 
 @dataclass
@@ -135,10 +140,11 @@ def ends_sentence(text: str) -> bool:
 
 def _heading_like(text: str) -> bool:
     """A short line without sentence punctuation inside it (``一、明确目标任务``)."""
-    if len(text) > HEADING_MAX:
+    if len(text) > HEADING_MAX or text.endswith(("，", ",", "、")):
         return False
     body = text[:-1] if text.endswith("。") else text
-    return not re.search(r"[。；;，,]", body)
+    # Commas are allowed: 一、增加信贷投入，扩大融资规模 is a heading.
+    return not re.search(r"[。；;]", body)
 
 
 _DATE_RE = re.compile(
@@ -180,13 +186,19 @@ class _Row:
     marker: Marker | None = None  # candidate marker (recognised, not yet validated)
     unit: bool = False  # the marker was accepted as a structural marker
     skip: bool = False  # junk, table of contents, signature: not part of any clause
+    full: bool = False  # as long as the text's usual full line (so possibly broken by the PDF)
 
     @property
     def heading(self) -> bool:
         """Whether the row is a heading, which is never joined with the row after it."""
         if self.table:
             return True
+        if self.full:
+            return False  # a full-width line ending without 。 was broken by the PDF
         if self.unit and self.marker is not None:
+            kind = self.marker.kind
+            if kind == "article" or (kind == "bracket" and self.marker.rest):
+                return False  # the marker is followed by rule text, not a title
             return _heading_like(self.text)
         return self.hashed and _heading_like(self.text)
 
@@ -210,10 +222,7 @@ def _make_row(line: Line) -> _Row:
     if _PAGE_NO_RE.match(text) or _HTML_COMMENT_RE.match(text):
         return _Row(line.no, "", blank=True, skip=True)
     marker = None if table else parse_marker(text)
-    if marker is not None:
-        shown = _display(marker, marker.rest)
-    else:
-        shown = clean_spaces(text)
+    shown = _display(marker, marker.rest) if marker is not None else clean_spaces(text)
     return _Row(line.no, shown, hashed=hashed, table=table, marker=marker)
 
 
@@ -267,8 +276,21 @@ def _mark_signatures(rows: list[_Row]) -> None:
         break
 
 
+def _mark_full_lines(rows: list[_Row]) -> None:
+    """Flag rows as long as the text's usual line width (PDF texts wrap at a fixed width)."""
+    lengths = sorted(len(r.text) for r in rows if not r.blank and not r.table)
+    if len(lengths) < 5:
+        return
+    width = lengths[int(len(lengths) * 0.9) - 1]
+    if width < FULL_WIDTH_MIN or width > FULL_WIDTH_MAX:
+        return  # one paragraph per line: no fixed wrap width
+    for r in rows:
+        r.full = not r.blank and len(r.text) >= width * FULL_WIDTH_RATIO
+
+
 def _prepare(lines: list[Line]) -> list[_Row]:
     rows = [_make_row(line) for line in lines]
+    _mark_full_lines(rows)
     _mark_toc(rows)
     _mark_signatures(rows)
     return rows
@@ -295,12 +317,22 @@ def _join_rows(rows: list[_Row]) -> str:
         if prev is None:
             out = r.text
         else:
-            glue = not r.unit and not r.table and (
-                _is_broken(prev) or (not prev.heading and r.text[0] in _LEADING_CONT)
+            glue = (
+                not r.unit
+                and not r.table
+                and (_is_broken(prev) or (not prev.heading and r.text[0] in _LEADING_CONT))
             )
             if glue:
-                sep = " " if (out[-1:].isascii() and out[-1:].isalpha() and r.text[0].isascii()
-                              and r.text[0].isalpha()) else ""
+                sep = (
+                    " "
+                    if (
+                        out[-1:].isascii()
+                        and out[-1:].isalpha()
+                        and r.text[0].isascii()
+                        and r.text[0].isalpha()
+                    )
+                    else ""
+                )
                 out += sep + r.text
             else:
                 out += "\n" + r.text
@@ -322,13 +354,10 @@ def join_lines(lines: list[str]) -> str:
     Returns:
         The re-joined text.
     """
-    rows = []
-    for i, text in enumerate(lines, 1):
-        row = _make_row(Line(i, text))
-        row.unit = row.marker is not None and row.marker.kind != "article" or (
-            row.marker is not None and row.marker.sep
-        )
-        rows.append(row)
+    rows = [_make_row(Line(i, text)) for i, text in enumerate(lines, 1)]
+    _mark_full_lines(rows)
+    for row in rows:
+        row.unit = row.marker is not None and (row.marker.kind != "article" or row.marker.sep)
     return _join_rows(rows)
 
 
@@ -435,6 +464,7 @@ def _split_articles(rows: list[_Row]) -> list[RawClause]:
         if not in_annex and _is_annex_start(r):
             in_annex = True
         if in_annex:
+            r.unit = r.marker is not None  # list entries (1. 2. …) each start a line
             annex.append(r)
         else:
             (articles[-1].rows if articles else preamble).append(r)
@@ -548,6 +578,7 @@ class _OutlineBuilder:
 
     def feed(self, r: _Row, prev: _Row | None) -> None:
         if self.annex:
+            r.unit = r.marker is not None  # list entries (1. 2. …) each start a line
             self.annex.append(r)
             return
         m = r.marker
@@ -557,7 +588,9 @@ class _OutlineBuilder:
                 return
             self._container().rows.append(r)
             return
-        broken_before = prev is not None and _is_broken(prev)
+        # A marker right after a line broken mid-sentence is a false one (…按照\n1.5倍…);
+        # a heading or item line before it is normal.
+        broken_before = prev is not None and not prev.unit and _is_broken(prev)
         placed = False
         if m.kind == "chapter":
             node = _Node("chapter", m, [r], chapter_heading=r.text)
@@ -695,9 +728,7 @@ def _flatten(node: _Node, path: list[_Node], heads: list[str], out: list[RawClau
         max(c.size() for c in items) < SMALL_CHILD_MAX and node.size() <= HARD_MAX
     ):
         _emit(out, _clause(label, heads, node.all_rows(with_boxes=False)))
-        for box in node.children:
-            if box.kind == "box":
-                _flatten(box, [*path, node], sub_heads, out)
+        _flatten_boxes(node, path, heads, out)
         return
     else:
         if _own_says_more(node):
@@ -705,6 +736,16 @@ def _flatten(node: _Node, path: list[_Node], heads: list[str], out: list[RawClau
     for child in node.children:
         if child.kind == "box" or items:
             _flatten(child, [*path, node], sub_heads, out)
+
+
+def _flatten_boxes(node: _Node, path: list[_Node], heads: list[str], out: list[RawClause]) -> None:
+    """Emit the 专栏 boxes anywhere below an item that was kept whole: boxes stay separate."""
+    sub_heads = [*heads, _heading_of(_join_rows(node.rows))]
+    for child in node.children:
+        if child.kind == "box":
+            _flatten(child, [*path, node], sub_heads, out)
+        else:
+            _flatten_boxes(child, [*path, node], sub_heads, out)
 
 
 def _emit(out: list[RawClause], clause: RawClause | None) -> None:
@@ -772,10 +813,7 @@ def split_clauses(lines: list[Line]) -> list[RawClause]:
         The clauses in reading order (see the module docstring for the rules).
     """
     rows = _prepare(lines)
-    if _article_run(rows) >= 2:
-        clauses = _split_articles(rows)
-    else:
-        clauses = _split_outline(rows)
+    clauses = _split_articles(rows) if _article_run(rows) >= 2 else _split_outline(rows)
     out: list[RawClause] = []
     for c in clauses:
         out.extend(_chunk(c))

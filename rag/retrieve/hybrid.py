@@ -95,6 +95,14 @@ class ScoredHit:
 Lookup = Callable[[str], Sequence[Clause]]
 
 
+def _ranks(pairs: list[tuple[int, float]]) -> list[int]:
+    """1-based competition ranks ("1224"): equal scores share a rank, so equal clauses tie."""
+    ranks: list[int] = []
+    for i, (_, score) in enumerate(pairs):
+        ranks.append(ranks[-1] if i and score == pairs[i - 1][1] else i + 1)
+    return ranks
+
+
 class Retriever:
     """Dense + BM25 hybrid search over a :class:`LoadedIndex`.
 
@@ -260,11 +268,11 @@ class Retriever:
                 fused[pos] = sh
             return sh
 
-        for rank, (pos, score) in enumerate(dense, start=1):
+        for rank, (pos, score) in zip(_ranks(dense), dense, strict=True):
             sh = entry(pos)
             sh.fused += self.dense_weight / (self.rrf_k + rank)
             sh.dense_score, sh.dense_rank = score, rank
-        for rank, (pos, score) in enumerate(sparse, start=1):
+        for rank, (pos, score) in zip(_ranks(sparse), sparse, strict=True):
             sh = entry(pos)
             sh.fused += self.bm25_weight / (self.rrf_k + rank)
             sh.bm25_score, sh.bm25_rank = score, rank
