@@ -227,7 +227,9 @@ def test_canonical_doc_no(printed: str, canon: str) -> None:
     assert is_doc_no(printed)
 
 
-@pytest.mark.parametrize("bad", ["", "嘉政发", "〔2014〕87号", "第十四条", "嘉政发〔2014〕87号的通知"])
+@pytest.mark.parametrize(
+    "bad", ["", "嘉政发", "〔2014〕87号", "第十四条", "嘉政发〔2014〕87号的通知"]
+)
 def test_canonical_doc_no_rejects(bad: str) -> None:
     with pytest.raises(InputError):
         canonical_doc_no(bad)
@@ -236,7 +238,11 @@ def test_canonical_doc_no_rejects(bad: str) -> None:
 def test_find_doc_nos_in_running_text() -> None:
     text = "根据嘉政发〔2014〕87号和国办发〔2023〕17 号，按照《条例》（国令第735号）执行。"
     found = find_doc_nos(text)
-    assert [c for _, _, c in found] == ["嘉政发〔2014〕87号", "国办发〔2023〕17号", "国务院令第735号"]
+    assert [c for _, _, c in found] == [
+        "嘉政发〔2014〕87号",
+        "国办发〔2023〕17号",
+        "国务院令第735号",
+    ]
     start, end, _ = found[0]
     assert text[start:end] == "嘉政发〔2014〕87号"
 

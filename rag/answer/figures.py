@@ -28,6 +28,9 @@ def cn_number(s: str) -> int | None:
     """Value of a Chinese numeral (``二十三`` → 23, ``一百零五`` → 105); None if not one."""
     if not s or any(ch not in _CN_DIGITS and ch not in _CN_UNITS for ch in s):
         return None
+    if len(s) > 1 and all(ch in _CN_DIGITS for ch in s):
+        # 二〇一四 is read digit by digit
+        return int("".join(str(_CN_DIGITS[ch]) for ch in s))
     total, section, digit = 0, 0, 0
     for ch in s:
         if ch in _CN_DIGITS:
@@ -53,13 +56,28 @@ def normalize(text: str) -> str:
         v = cn_number(m.group(1))
         return f"{v}%" if v is not None else m.group(0)
 
+    def cn_decimal(m: re.Match[str]) -> str:
+        whole = cn_number(m.group(1))
+        frac = "".join(str(_CN_DIGITS.get(ch, "")) for ch in m.group(2))
+        return f"{whole}.{frac}" if whole is not None and frac else m.group(0)
+
+    # 百分之五点五 → 百分之5.5 first, so the decimal part is not lost
+    t = re.sub(rf"([{_CN_NUM}]+)点([零〇一二三四五六七八九]+)", cn_decimal, t)
+    t = re.sub(r"百分之(\d+(?:\.\d+)?)", r"\1%", t)
     t = re.sub(rf"百分之([{_CN_NUM}]+)", pct, t)
+
+    def wan(m: re.Match[str]) -> str:
+        v = float(m.group(1)) * 10_000
+        return f"{v:.0f}" if v == int(v) else f"{v:g}"
+
+    # 1万元 and 一万元 meet in the same form: 10000元
+    t = re.sub(r"(\d+(?:\.\d+)?)万(?=元|人|户|吨|平方米|千瓦)", wan, t)
 
     def num(m: re.Match[str]) -> str:
         v = cn_number(m.group(1))
         return f"{v}{m.group(2)}" if v is not None else m.group(0)
 
-    t = re.sub(rf"([{_CN_NUM}]+)({UNITS})", num, t)
+    t = re.sub(rf"(?<![\d.])([{_CN_NUM}]+)({UNITS})", num, t)
     return t
 
 
@@ -83,9 +101,10 @@ def figures(text: str) -> list[str]:
 
 def unsupported(answer: str, sources: list[str]) -> list[str]:
     """Figures of ``answer`` that occur in none of ``sources`` (normalised)."""
-    pool = "".join(normalize(s) for s in sources)
+    pool = "\n".join(normalize(s) for s in sources)
     bad = []
     for f in figures(answer):
-        if f not in pool:
+        # whole numbers only: 30日 is not supported by 130日, 5% not by 5.5%
+        if not re.search(rf"(?<![\d.]){re.escape(f)}", pool):
             bad.append(f)
     return bad

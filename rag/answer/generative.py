@@ -300,7 +300,7 @@ def make_model(settings: Settings) -> Any:
         LLMError: when the base URL or model name is not set.
     """
     if not settings.llm_base_url or not settings.llm_model:
-        raise LLMError("llm not configured (set RAG_LLM_BASE_URL and RAG_LLM_MODEL)")
+        raise LLMError("not configured (set RAG_LLM_BASE_URL and RAG_LLM_MODEL)")
     return _chat_model(
         settings.llm_base_url, settings.llm_model, api_key(settings), float(settings.llm_timeout)
     )
@@ -340,16 +340,16 @@ def describe_error(exc: BaseException, settings: Settings | None = None) -> str:
     where = f" ({settings.llm_base_url})" if settings is not None else ""
     if openai is not None:
         if isinstance(exc, openai.APITimeoutError):
-            return f"llm endpoint timed out{timeout}"
+            return f"endpoint timed out{timeout}"
         if isinstance(exc, openai.APIConnectionError):
-            return f"llm endpoint unreachable{where}"
+            return f"endpoint unreachable{where}"
         if isinstance(exc, openai.APIStatusError):
-            return f"llm endpoint returned HTTP {exc.status_code}"
+            return f"endpoint returned HTTP {exc.status_code}"
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return f"llm endpoint timed out{timeout}"
+        return f"endpoint timed out{timeout}"
     if isinstance(exc, httpx.TransportError | ConnectionError):
-        return f"llm endpoint unreachable{where}"
-    return f"llm call failed ({type(exc).__name__}: {_short(str(exc), 80)})"
+        return f"endpoint unreachable{where}"
+    return f"call failed ({type(exc).__name__}: {_short(str(exc), 80)})"
 
 
 def _fallback(
@@ -418,12 +418,13 @@ def generate(
         refusal, or the extractive answer with a note saying why.
     """
     if not hits:
-        return _fallback(question, hits, fallback, "llm not called: no clauses retrieved")
+        return _fallback(question, hits, fallback, "llm not called (no clauses retrieved)")
     try:
         chat = model if model is not None else make_model(settings)
         verdict: Verdict = build_chain(chat, hits).invoke(prompt_inputs(question, hits))
     except Exception as exc:  # endpoint problems must not reach the caller
         reason = describe_error(exc, settings)
-        log.warning("llm answer failed: %s", reason, exc_info=not isinstance(exc, LLMError))
+        log.warning("llm unavailable: %s", reason)
+        log.debug("llm call failed", exc_info=True)
         return _fallback(question, hits, fallback, f"llm unavailable: {reason}")
     return to_answer(verdict, question, hits, fallback=fallback)

@@ -94,6 +94,14 @@ _CN_YEAR_RE = re.compile(r"[〇零○一二三四五六七八九]{4}(?=年)")
 _CN_DIGIT = {c: str(i) for i, c in enumerate("零一二三四五六七八九")} | {"〇": "0", "○": "0"}
 
 
+_MARKER_RE = re.compile(r"[\[［【]\s*\d{1,3}\s*[\]］】]")
+
+
+def strip_markers(text: str) -> str:
+    """Remove citation markers (``[1]``, ``［2］``, ``【3】``) that answers put after sentences."""
+    return _MARKER_RE.sub("", text)
+
+
 def _cn_years(text: str) -> str:
     # 二〇一四年 → 2014年 (digit by digit; figures.normalize reads it as a number).
     return _CN_YEAR_RE.sub(lambda m: "".join(_CN_DIGIT[c] for c in m.group(0)), text)
@@ -103,8 +111,9 @@ def normalize_text(text: str) -> str:
     """The comparison form of a text.
 
     NFKC, case folded, Chinese numerals before a unit as digits (``三十日`` → ``30日``),
-    Chinese years digit by digit (``二〇一四年`` → ``2014年``), whitespace, control
-    characters and punctuation removed except ``% ‰ /`` and a decimal point between digits.
+    Chinese years digit by digit (``二〇一四年`` → ``2014年``); citation markers (``[1]``),
+    whitespace, control characters and punctuation removed except ``% ‰ /`` and a decimal
+    point between digits.
 
     Args:
         text: Any text.
@@ -113,7 +122,8 @@ def normalize_text(text: str) -> str:
         The normal form: ``normalize_text("在三十日内，发放 290 元。")`` is
         ``"在30日内发放290元"``.
     """
-    t = normalize_figures(_cn_years(unicodedata.normalize("NFKC", text))).casefold()
+    t = strip_markers(unicodedata.normalize("NFKC", text))
+    t = normalize_figures(_cn_years(t)).casefold()
     out: list[str] = []
     n = len(t)
     for i, ch in enumerate(t):
@@ -205,8 +215,8 @@ def rouge_l(prediction: str, reference: str) -> float | None:
 def figure_hallucination(answer: str, sources: Sequence[str]) -> float:
     """Share of the answer's distinct figures that occur in none of ``sources``.
 
-    Figures are those of :func:`rag.answer.figures.figures`, compared in their normal
-    form with digit boundaries.
+    Figures are those of :func:`rag.answer.figures.figures` (citation markers such as
+    ``[1]`` are not figures), compared in their normal form with digit boundaries.
 
     Args:
         answer: The answer text.
@@ -215,7 +225,7 @@ def figure_hallucination(answer: str, sources: Sequence[str]) -> float:
     Returns:
         A share in [0, 1]; 0 when the answer has no figure.
     """
-    found = list(dict.fromkeys(figures(_cn_years(answer))))
+    found = list(dict.fromkeys(figures(_cn_years(strip_markers(answer)))))
     if not found:
         return 0.0
     pool = "|".join(normalize_figures(_cn_years(s)) for s in sources)

@@ -211,7 +211,7 @@ def _find_regions(texts: list[str], start: int, header: _Header) -> list[_Region
     for i in docno_idx:
         title_lines: list[int] = []
         k = i - 1
-        while k >= start and len(title_lines) < _MAX_TITLE_LINES + 1:
+        while k >= start and len(title_lines) < _MAX_TITLE_LINES:
             if not texts[k]:
                 k -= 1
                 continue
@@ -221,27 +221,45 @@ def _find_regions(texts: list[str], start: int, header: _Header) -> list[_Region
                 break
             title_lines.insert(0, k)
             k -= 1
+        body = i + 1
+        if not title_lines:
+            # Some files print the 文号 above the title.
+            k = i + 1
+            while k < len(texts) and len(title_lines) < _MAX_TITLE_LINES:
+                if texts[k] and not _title_like(texts[k]):
+                    break
+                if texts[k]:
+                    title_lines.append(k)
+                k += 1
+            body = title_lines[-1] + 1 if title_lines else body
         title = ""
         for j in title_lines:
             if texts[j] != title and texts[j] not in title:  # duplicated title lines (pkulaw)
                 title += texts[j]
-        first = title_lines[0] if title_lines else i
+        first = min(title_lines[0], i) if title_lines else i
         if not regions and header.title and not title:
             title = header.title
-        regions.append(_Region(title, _is_doc_no_line(texts[i]), first, i + 1, len(texts)))
+        regions.append(_Region(title, _is_doc_no_line(texts[i]), first, body, len(texts)))
     for a, b in itertools.pairwise(regions):
         a.end = b.title_start
     if regions:
         regions[0].title_start = min(regions[0].title_start, start)
         return regions
-    # No 文号: one document, titled by the header or by its first line.
-    title = header.title
+    # No 文号 line: one document, titled by the header or by its first line, which may end
+    # with its 文号 in brackets (嘉兴市人民政府关于…的通知（嘉政发〔2017〕1号）).
+    title, doc_no = header.title, header.doc_no
     body = start
     first_line = next((i for i in range(start, len(texts)) if texts[i]), None)
-    if first_line is not None and not title and _title_like(texts[first_line]):
-        title = texts[first_line]
-        body = first_line + 1
-    return [_Region(title, header.doc_no, start, body, len(texts))]
+    if first_line is not None and not title:
+        line = texts[first_line]
+        m = re.match(r"^(?P<title>.+?)[（(](?P<no>[^（）()]+)[）)]$", line)
+        if m and _is_doc_no_line(m.group("no")) and _title_like(m.group("title")):
+            title, doc_no = m.group("title"), _is_doc_no_line(m.group("no"))
+            body = first_line + 1
+        elif _title_like(line):
+            title = line
+            body = first_line + 1
+    return [_Region(title, doc_no, start, body, len(texts))]
 
 
 def _strip_front(texts: list[str], r: _Region, header: _Header) -> int:
@@ -391,7 +409,10 @@ def parse_external(path: Path, text: str | None = None) -> list[DocDraft]:
     """
     raw = _read(path) if text is None else text.splitlines()
     header, start = _parse_header(raw)
-    texts = ["" if _JUNK_RE.match(clean_text(t)) else clean_text(t) for t in raw]
+    texts = [
+        "" if _JUNK_RE.match(t.strip()) or _JUNK_RE.match(clean_text(t)) else clean_text(t)
+        for t in raw
+    ]
     texts[:start] = [""] * start
     # The raw lines minus junk: the segmenter repairs them itself (line numbers kept).
     kept = [raw[i] if texts[i] else "" for i in range(len(raw))]

@@ -134,7 +134,21 @@ BRACKET_RE = re.compile(r"^【(?P<name>[^】]{2,24})】\s*(?P<rest>.*)$")
 _FALSE_CN_ITEM_RE = re.compile(r"^[一二三四五六七八九十]+[级类档星等批]")
 
 # What follows 第X条/第X章 when it is a reference in running text, not a heading.
-_REFERENCE_TAILS = ("规定", "的", "第", "至", "、", "和", "及", "所", "中", "之", "有关", "项", "款")
+_REFERENCE_TAILS = (
+    "规定",
+    "的",
+    "第",
+    "至",
+    "、",
+    "和",
+    "及",
+    "所",
+    "中",
+    "之",
+    "有关",
+    "项",
+    "款",
+)
 
 # Outline levels, outermost first (the usual printed order 一、 > （一） > 1. > （1））.
 OUTLINE_KINDS = ("cn", "pcn", "ar", "par")

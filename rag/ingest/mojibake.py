@@ -48,7 +48,7 @@ _CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "corpus"
 
 # Punctuation that plausibly occurs in policy text. Full-width letters and most symbols are
 # left out on purpose: their images (增, 则, 在, 以, 用 …) are common words.
-_PUNCT_SOURCES = "，。、；：（）《》“”〔〕【】％～！？．·×／"
+_PUNCT_SOURCES = "，。、；：（）《》“”〔〕【】％‰～！？．·×／"
 _DIGIT_SOURCES = "０１２３４５６７８９"
 
 
@@ -88,12 +88,14 @@ REPAIR_OUTPUT: dict[str, str] = {tgt: _repair_output(src) for src, tgt in FORWAR
 # more 要 (a "——" dash) are considered.
 _DASH_IMAGE = shift_char("—")
 _DIGIT_IMAGES = frozenset(FORWARD[d] for d in _DIGIT_SOURCES)
-# Only meaningful right after a number: 4援 = 4. and 98豫 = 98％ (豫 is also a given name).
-_AFTER_DIGIT_ONLY = frozenset({FORWARD["．"], FORWARD["％"]})
+# Only meaningful right after a number: 4援 = 4., 98豫 = 98％ (豫 is also a given name),
+# 2译 = 2‰ (翻译).
+_AFTER_DIGIT_ONLY = frozenset({FORWARD["．"], FORWARD["％"], FORWARD["‰"]})
 _CANDIDATES = frozenset(REPAIR_OUTPUT) | {_DASH_IMAGE}
+_OUTPUTS = frozenset(REPAIR_OUTPUT.values()) - set("0123456789") | {"—"}
 
 _OPENERS = frozenset("（《“〔【")
-_CLOSERS = frozenset("，。、；：）》”〕】％！？.·")
+_CLOSERS = frozenset("，。、；：）》”〕】％‰！？.·")
 _PAIRS = {FORWARD[o]: FORWARD[c] for o, c in ("（）", "《》", "“”", "〔〕", "【】")}
 _CLOSER_OF = {c: o for o, c in _PAIRS.items()}
 _BRACKET_OPEN, _BRACKET_CLOSE = FORWARD["〔"], FORWARD["〕"]
@@ -110,9 +112,10 @@ _LIST_MARKS = frozenset(_CIRCLED + "▲")
 _ITEM_LEADS = frozenset("：；。:;" + "".join(FORWARD[p] for p in "：；。"))
 _CHAIN_WINDOW = 400  # characters between consecutive items ① → ②
 
-# The sentence punctuation that detection counts: 袁遥尧曰 are rare as real characters.
-_MOJI_SENTENCE = frozenset(FORWARD[p] for p in "，。、；")
-_REAL_SENTENCE = frozenset("，。、；,;")
+# Detection evidence: images that are rare as real characters (袁, a surname, counts half).
+_IMAGE_WEIGHT = {FORWARD[p]: 1.0 for p in "。、；（）》”"} | {FORWARD["，"]: 0.5}
+_REAL_PUNCT = frozenset("，。、；,;（）()》”")
+_MIN_EVIDENCE = 1.5
 
 # Layout cues of the PDF extraction, in nats (log-odds added to the punctuation reading).
 _SPACE_CUE = 2.0  # "袁 万象更新": a space after a closer / before an opener
@@ -122,8 +125,12 @@ _LONE_PENALTY = 2.0  # one bracket of a matched pair alone, or an unmatched brac
 _PAIR_WINDOW = 150  # characters between partners
 _DOCNO_CUE = 8.0  # 也2014页 in a document number
 _SPACED_DIGIT_CUE = 4.0  # a digit image separated by a space from an ASCII digit
+_SPACED_NUMBER_CUE = 2.0  # a digit image separated by a space from a word
 _ONE_DIGIT = math.log(1 / 9)
 _RANGE_CUE = 6.0  # 2013耀2020: between two numbers 耀 is the range mark ～
+# 城北路耀华玉路: after a place or time unit 耀 starts a range (光耀, 荣耀 do not qualify).
+_RANGE_UNIT_CUE = 8.0
+_RANGE_ENDS = frozenset("路街道站桥镇村区县市年月日时号期")
 _CONFIDENT = 4.0  # margin (nats) of a first-pass decision used to adapt to the file
 
 _WS = frozenset(" \t\r\n\u3000\xa0")
@@ -137,6 +144,7 @@ _BOS = "^"
 _MIN_END = 0.05
 _PRIOR_WEIGHT = 20.0
 _DISCOUNT = 0.8
+_MIN_PUNCT_SHARE = 1e-4
 _FILE_KAPPA = 10.0  # file bigrams needed to weigh as much as the general model
 # Rare brackets borrow statistics from round brackets.
 _BRACKET_FAMILY = {"〔": "（", "【": "（", "〕": "）", "】": "）"}
@@ -268,28 +276,39 @@ def canonical_repair_target(text: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def mojibake_ratio(text: str) -> float:
-    """Share of sentence punctuation that appears as its mojibake image.
+def _image_evidence(text: str) -> tuple[float, int]:
+    """Weighted count of punctuation images and count of real punctuation in ``text``."""
+    words = _image_words()
+    moji = 0.0
+    real = 0
+    for i, ch in enumerate(text):
+        if ch in _REAL_PUNCT:
+            real += 1
+            continue
+        weight = _IMAGE_WEIGHT.get(ch)
+        if weight is None:
+            continue
+        left = text[i - 1 : i + 1] if i else ""
+        right = text[i : i + 2]
+        if left not in words and right not in words:
+            moji += weight
+    return moji, real
 
-    Counts 袁遥尧曰 (images of ，。、；) against real ``，。、；,;``. An image that forms a
-    common dictionary word with a neighbour (遥控, 遥远, 袁某) is not counted.
+
+def mojibake_ratio(text: str) -> float:
+    """Share of punctuation that appears as its mojibake image.
+
+    Counts the images of ``，。、；（）》”`` (袁遥尧曰渊冤曳冶, ideographs that are rare in
+    policy text; 袁, a surname, at half weight) against the real ``，。、；,;（）()》”``. An
+    image forming a common dictionary word with a neighbour (遥控, 遥远) is not counted.
 
     Args:
         text: Any text.
 
     Returns:
-        A value in [0, 1]; 0.0 when the text has no sentence punctuation at all.
+        A value in [0, 1]; 0.0 when the text has no punctuation of either kind.
     """
-    words = _sentence_image_words()
-    moji = real = 0
-    for i, ch in enumerate(text):
-        if ch in _REAL_SENTENCE:
-            real += 1
-        elif ch in _MOJI_SENTENCE:
-            left = text[i - 1 : i + 1] if i else ""
-            right = text[i : i + 2]
-            if left not in words and right not in words:
-                moji += 1
+    moji, real = _image_evidence(text)
     total = moji + real
     return moji / total if total else 0.0
 
@@ -298,26 +317,23 @@ def is_mojibake(text: str) -> bool:
     """Whether a file's punctuation is the shifted-GB2312 mojibake.
 
     Args:
-        text: The whole text of one file.
+        text: The whole text of one file (short texts work; a few clauses suffice).
 
     Returns:
-        True when most sentence punctuation is mojibake and there are at least two such
-        images (one 袁 in a short clean text is a surname, not evidence).
+        True when most punctuation is mojibake and there is enough of it (a weight of
+        ``_MIN_EVIDENCE``: one or two surnames 袁 in a clean snippet are not evidence).
     """
-    ratio = mojibake_ratio(text)
-    if ratio <= 0.5:
-        return False
-    moji = sum(1 for ch in text if ch in _MOJI_SENTENCE)
-    return moji >= 2
+    moji, real = _image_evidence(text)
+    return moji >= _MIN_EVIDENCE and moji > real
 
 
 @functools.cache
-def _sentence_image_words() -> frozenset[str]:
-    # Two-character dictionary words containing 袁遥尧曰 (遥远, 遥控 …), frequent enough to
-    # be real words rather than dictionary noise.
+def _image_words() -> frozenset[str]:
+    # Two-character dictionary words containing a detection image (遥远, 遥控, 冶金 …),
+    # frequent enough to be real words rather than dictionary noise.
     found = set()
     for word, freq in _iter_jieba_dict():
-        if len(word) == 2 and freq >= 50 and any(c in _MOJI_SENTENCE for c in word):
+        if len(word) == 2 and freq >= 50 and any(c in _IMAGE_WEIGHT for c in word):
             found.add(word)
     return frozenset(found)
 
@@ -499,13 +515,17 @@ class BigramModel:
             return (others.get(ch, 0) + 0.5) / (n_others + 100.0)
 
         self._other: dict[str, float] = {}
-        for ch in set(others) | set(_BRACKET_FAMILY) | {_repair_output(src) for src in FORWARD}:
+        for ch in set(others) | _OUTPUTS:
             prior = share(ch)
             if ch in _BRACKET_FAMILY:
                 prior = 0.8 * prior + 0.2 * share(_BRACKET_FAMILY[ch])
             self._other[ch] = (after_ideo.get(ch, 0) + _PRIOR_WEIGHT * prior) / (
                 n_after + _PRIOR_WEIGHT
             )
+            if ch in _OUTPUTS:
+                # Punctuation that the clean texts happen to lack (！ in a New Year address,
+                # × in a formula) is still ordinary punctuation.
+                self._other[ch] = max(self._other[ch], _MIN_PUNCT_SHARE)
         self._other_floor = _PRIOR_WEIGHT * share("") / (n_after + _PRIOR_WEIGHT)
         self._file: dict[tuple[str, str], int] = {}
         self._file_left: dict[str, int] = {}
@@ -636,6 +656,16 @@ def _next_to_digit(text: str, i: int, step: int) -> bool:
     return 0 <= j < len(text) and (text[j] in _DIGITS or text[j] in _DIGIT_IMAGES)
 
 
+def _spaced_from_word(text: str, i: int, step: int) -> bool:
+    # A space, then an ideograph that is not itself a candidate (冶 圆满 is “ 圆满).
+    j = i + step
+    if not (0 <= j < len(text)) or text[j] not in " \t\u3000":
+        return False
+    while 0 <= j < len(text) and text[j] in " \t\u3000":
+        j += step
+    return 0 <= j < len(text) and _is_ideograph(text[j]) and text[j] not in _CANDIDATES
+
+
 def _spaced_from_digit(text: str, i: int, step: int) -> bool:
     j = i + step
     if not (0 <= j < len(text)) or text[j] not in " \t\u3000":
@@ -667,8 +697,11 @@ def _options(text: str, i: int) -> list[_Option]:
             punct.bonus += _SPACE_CUE
     if out in "。；：" and next_raw == "\n":
         punct.bonus += _NEWLINE_CUE
-    if ch == _RANGE_IMAGE and _next_to_digit(text, i, -1) and _next_to_digit(text, i, 1):
-        punct.bonus += _RANGE_CUE
+    if ch == _RANGE_IMAGE:
+        if _next_to_digit(text, i, -1) and _next_to_digit(text, i, 1):
+            punct.bonus += _RANGE_CUE
+        elif i and text[i - 1] in _RANGE_ENDS:
+            punct.bonus += _RANGE_UNIT_CUE
     if out.isdigit():
         if out != "0":
             # The model's "1" stands for nine digits; this image is one particular digit.
@@ -676,6 +709,9 @@ def _options(text: str, i: int) -> list[_Option]:
         # A number is not split by a space: 幼儿园 45 所 is not 幼儿0 45.
         if _spaced_from_digit(text, i, -1) or _spaced_from_digit(text, i, 1):
             punct.bonus -= _SPACED_DIGIT_CUE
+        # But extraction puts spaces around numbers in running text: 在 猿个, 建成 员 个.
+        elif _spaced_from_word(text, i, -1) or _spaced_from_word(text, i, 1):
+            punct.bonus += _SPACED_NUMBER_CUE
     return [_Option(_lm_symbol(ch), ch), punct]
 
 

@@ -32,6 +32,7 @@ is accepted too.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -159,6 +160,7 @@ _SIGNER_RE = re.compile(rf"^[{_CJK}\s]{{1,8}}[长任记]\s*[：:]\s*[{_CJK}\s]{{
 _PUBLIC_NOTE_RE = re.compile(r"^[（(]此件[^）)]{0,10}[）)]$")
 _ANNEX_RE = re.compile(r"^附\s*件\s*[0-9一二三四五六七八九十]*\s*(?:[:：]|$)")
 _TOC_RE = re.compile(r"^目\s*录$")
+_REFERS_BACK_RE = re.compile(r"前款|前项|前述|上述各项|本条")
 
 
 def is_date_line(text: str) -> bool:
@@ -215,7 +217,10 @@ def _make_row(line: Line) -> _Row:
     raw = line.text.replace("\r", "")
     if not raw.strip(" \t\u3000\u00a0\ufeff"):
         return _Row(line.no, "", blank=True)
-    table = "\t" in raw.strip(" \u3000\u00a0\ufeff\r\n")
+    stripped = raw.strip(" \t\u3000\u00a0\ufeff")
+    if _PAGE_NO_RE.match(stripped):  # before markup: "- 1 -" is no list item
+        return _Row(line.no, "", blank=True, skip=True)
+    table = "\t" in stripped
     text, hashed = _strip_markup(raw)
     if not text:
         return _Row(line.no, "", blank=True)
@@ -406,15 +411,28 @@ def _is_annex_start(row: _Row) -> bool:
 
 
 def _article_run(rows: list[_Row]) -> int:
-    """Length of the longest 第一条, 第二条 … run at line starts (the test for an article text)."""
-    last = 0
-    count = 0
+    """Length of the longest 第N条, 第N+1条 … run at line starts (the test for an article text)."""
+    best = run = 0
+    last: int | None = None
     for r in rows:
         m = r.marker
-        if m is not None and m.kind == "article" and not r.skip and m.n == last + 1:
-            last = m.n
-            count += 1
-    return count
+        if m is None or m.kind != "article" or r.skip:
+            continue
+        # An excerpt may start anywhere (第五条, 第六条 …): any consecutive run counts.
+        run = run + 1 if last is not None and m.n == last + 1 else 1
+        last = m.n
+        best = max(best, run)
+    return best
+
+
+def _is_article_text(rows: list[_Row]) -> bool:
+    """Articles run in sequence, or a lone article opens the text (an excerpt)."""
+    if _article_run(rows) >= 2:
+        return True
+    first = next(
+        (r.marker for r in rows if r.marker and not r.skip and r.marker.kind != "chapter"), None
+    )
+    return first is not None and first.kind == "article" and first.sep
 
 
 @dataclass
@@ -497,9 +515,14 @@ def _article_clauses(art: _Article) -> list[RawClause]:
         return []
     if len(whole.text) <= ARTICLE_SPLIT_MIN or len(items) < 2:
         return [whole]
-    # A new paragraph after the last item is the article's closing text (前款…): no split.
+    # A closing paragraph after the last item that refers back to the list (有前款行为的…)
+    # belongs to the whole article: then the items are not rules of their own.
     last_rows = [x for x in items[-1][1] if not x.blank]
-    tail = any(not _is_broken(a) for a in last_rows[:-1])
+    tail = any(
+        _REFERS_BACK_RE.search(b.text)
+        for a, b in itertools.pairwise(last_rows)
+        if not _is_broken(a)
+    )
     texts = [_join_rows(rs) for _, rs in items]
     rule_like = sum(t.endswith("。") for t in texts) * 2 >= len(texts)
     mean = sum(len(t) for t in texts) / len(texts)
@@ -633,7 +656,11 @@ class _OutlineBuilder:
                 return False
         if broken_before:
             return False
-        if m.n == 1 or self.last_seen.get(m.kind) == m.n - 1:
+        # A new list starts at 1, or continues a list numbered across sections (（一）（二）
+        # under 一、, （三）（四） under 二、); an excerpt may start at any number when
+        # nothing is open yet and the level has not been seen.
+        first_seen = m.kind not in self.last_seen and len(self.stack) - 1 == base
+        if m.n == 1 or self.last_seen.get(m.kind) == m.n - 1 or first_seen:
             self._push(len(self.stack) - 1, _Node(m.kind, m, [r]))
             return True
         return False
@@ -813,7 +840,7 @@ def split_clauses(lines: list[Line]) -> list[RawClause]:
         The clauses in reading order (see the module docstring for the rules).
     """
     rows = _prepare(lines)
-    clauses = _split_articles(rows) if _article_run(rows) >= 2 else _split_outline(rows)
+    clauses = _split_articles(rows) if _is_article_text(rows) else _split_outline(rows)
     out: list[RawClause] = []
     for c in clauses:
         out.extend(_chunk(c))
