@@ -462,3 +462,23 @@ def test_gazette_notice_signature_not_in_clauses() -> None:
     assert labels(cs)[-1] == "附件"
     assert all("2017 年 2 月 16 日" not in c.text and "2017年2月16日" not in c.text for c in cs)
     assert all(not c.text.endswith("嘉兴市人民政府") for c in cs)
+
+
+def test_wrapped_section_heading_does_not_hide_next_marker() -> None:
+    text = "\n".join(
+        [
+            "4.2 市级应急响应措施",
+            "市指挥部各成员单位在接到市级预警后，立即启动应急响应。",
+            "4.3 各县（市、区）政府、嘉兴经济技术开发区",
+            "（国际商务区）、嘉兴港区应急响应",
+            "4.3.1 响应分级",
+            "发布蓝色预警，启动四级应急响应。",
+            "4.3.2 响应措施",
+            "各地可根据本预案确定的措施，采取应急处置。",
+        ]
+    )
+    cs = split(text)
+    assert labels(cs) == ["4.2", "4.3"]
+    assert by_label(cs, "4.3").text.startswith(
+        "4.3 各县（市、区）政府、嘉兴经济技术开发区（国际商务区）、嘉兴港区应急响应\n4.3.1 响应分级"
+    )

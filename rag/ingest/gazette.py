@@ -34,6 +34,7 @@ _ANCHOR_RE = re.compile(
 )
 _DATE_RE = re.compile(r"^\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*$")
 _PAGE_NO_RE = re.compile(r"^\s*\d{1,3}\s*[·窑]\s*[·窑]?\s*$")
+_RUNNING_HEAD_RE = re.compile(r"^嘉兴政报.{0,3}总第\d+期.{0,8}$")
 _ADDRESSEE_RE = re.compile(r"^\s*(各县|各区|南湖区|各市|各乡镇|市政府各部门|各有关单位)")
 _LISTING_RE = re.compile(
     r"^[\s\-#]*([\u4e00-\u9fff]{1,12}(?:〔|\[)\s*\d{4}\s*(?:〕|\])\s*\d{1,4}\s*号)\s+(\S.*?)\s*$"
@@ -321,6 +322,16 @@ _CLOSING_RE = re.compile(r"(施行|实施|执行|废止)。\s*$")
 _OPENING_RE = re.compile(r"^\s*(为|根据|按照|第一章|第一条|一、)")
 
 
+_RESTART_RE = re.compile(r"^\s*(第一章|第一条|一、|第一部分)")
+
+
+def _prev_ends_sentence(lines: list[str], j: int, floor: int) -> bool:
+    k = j - 1
+    while k >= floor and _blank(lines[k]):
+        k -= 1
+    return k < floor or lines[k].rstrip().endswith(("。", "！", "；"))
+
+
 def _after_previous_end(lines: list[str], start: int, end: int, floor: int) -> tuple[int, int]:
     """Move a pre-range's start past the closing sentence of the previous document.
 
@@ -338,6 +349,18 @@ def _after_previous_end(lines: list[str], start: int, end: int, floor: int) -> t
         while nxt < end and _blank(lines[nxt]):
             nxt += 1
         return nxt, end
+    if _OPENING_RE.match(lines[start]):
+        return start, end
+    # A numbering restart (第一章, 第一条, 一、) opens the new text, possibly after
+    # a preamble sentence ("为进一步…") that follows the previous text's last sentence.
+    for i in range(start, end):
+        if _RESTART_RE.match(lines[i]):
+            for j in range(max(start, i - 15), i):
+                if re.match(r"^\s*(为|根据|按照)", lines[j]) and _prev_ends_sentence(
+                    lines, j, start
+                ):
+                    return j, end
+            return i, end
     closing = [i for i in range(start, end) if _CLOSING_RE.search(lines[i])]
     if not closing:
         return start, end
@@ -396,7 +419,7 @@ def _news_lines(lines: list[str], raw: list[str], page_starts: list[int], end: i
 def _drop_line(s: str) -> bool:
     """Page numbers and running headers are layout, not text."""
     t = s.strip()
-    return bool(_PAGE_NO_RE.match(t))
+    return bool(_PAGE_NO_RE.match(t)) or bool(_RUNNING_HEAD_RE.match(_squash(t)))
 
 
 def _sign(doc: GazetteDoc) -> None:

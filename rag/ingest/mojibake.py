@@ -144,7 +144,7 @@ _BOS = "^"
 _MIN_END = 0.05
 _PRIOR_WEIGHT = 20.0
 _DISCOUNT = 0.8
-_MIN_PUNCT_SHARE = 1e-4
+_MIN_PUNCT_SHARE = 3e-4
 _FILE_KAPPA = 10.0  # file bigrams needed to weigh as much as the general model
 # Rare brackets borrow statistics from round brackets.
 _BRACKET_FAMILY = {"〔": "（", "【": "（", "〕": "）", "】": "）"}

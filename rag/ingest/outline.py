@@ -559,6 +559,10 @@ class _Node:
     def n(self) -> int:
         return self.marker.n if self.marker is not None else 0
 
+    @property
+    def value(self) -> tuple[int, ...]:
+        return self.marker.value if self.marker is not None else ()
+
     def all_rows(self, with_boxes: bool = True) -> list[_Row]:
         rows = list(self.rows)
         for c in self.children:
@@ -612,8 +616,10 @@ class _OutlineBuilder:
             self._container().rows.append(r)
             return
         # A marker right after a line broken mid-sentence is a false one (…按照\n1.5倍…);
-        # a heading or item line before it is normal.
-        broken_before = prev is not None and not prev.unit and _is_broken(prev)
+        # a heading or item line before it, or the second line of a wrapped heading, is normal.
+        broken_before = (
+            prev is not None and not prev.unit and _is_broken(prev) and not self._open_heading()
+        )
         placed = False
         if m.kind == "chapter":
             node = _Node("chapter", m, [r], chapter_heading=r.text)
@@ -636,6 +642,20 @@ class _OutlineBuilder:
             r.unit = True
         else:
             self._container().rows.append(r)
+
+    def _open_heading(self) -> bool:
+        """Whether the innermost open item holds nothing but its (possibly wrapped) heading."""
+        node = self._container()
+        if node.kind == "root" or node.children:
+            return False
+        content = [x for x in node.rows if not x.blank]
+        text = "".join(x.text for x in content)
+        # Headings have no sentence punctuation (、 is common in them, ， is not).
+        return (
+            len(content) <= 2
+            and len(text) <= 2 * HEADING_MAX
+            and not re.search(r"[。，,；;]", text)
+        )
 
     def _place_bracket(self, m: Marker, r: _Row) -> bool:
         for i in range(len(self.stack) - 1, self._base(), -1):
@@ -666,46 +686,41 @@ class _OutlineBuilder:
         return False
 
     def _place_dec(self, m: Marker, r: _Row, broken_before: bool) -> bool:
-        base = self._base()
-        decs = [i for i in range(base + 1, len(self.stack)) if self.stack[i].kind == "dec"]
+        """Place a decimal section (``1 总则``, ``2.1``, ``4.3.2.1``) by its number."""
+        if broken_before:
+            return False
         value = m.value
+        decs = [i for i in range(self._base() + 1, len(self.stack)) if self.stack[i].kind == "dec"]
+        # Decimal sections number a whole text: the top ones hang at its root (or chapter).
+        outer = decs[0] - 1 if decs else self._base()
+        next_top = self.last_seen.get("dec_top", 0) + 1
         if len(value) == 1:
-            tops = [i for i in decs if len(self.stack[i].marker.value) == 1]  # type: ignore[union-attr]
-            last_top = self.last_seen.get("dec_top", 0)
-            if broken_before or value[0] != last_top + 1:
+            if value[0] != next_top:
                 return False
-            parent = (tops[0] - 1) if tops else (decs[0] - 1 if decs else len(self.stack) - 1)
-            self._push(parent, _Node("dec", m, [r]))
+            self._push(outer, _Node("dec", m, [r]))
             self.last_seen["dec_top"] = value[0]
             return True
-        parent_value = value[:-1]
         for i in reversed(decs):
-            v = self.stack[i].marker.value  # type: ignore[union-attr]
-            if v == parent_value:
+            v = self.stack[i].value
+            if v == value[:-1]:  # the first or next subsection of an open section
                 kids = [c.n for c in self.stack[i].children if c.kind == "dec"]
-                prev_n = kids[-1] if kids else 0
-                if prev_n < value[-1] <= prev_n + 2:
+                last = kids[-1] if kids else 0
+                if last < value[-1] <= last + 2:
                     self._push(i, _Node("dec", m, [r]))
                     return True
                 return False
-            if v[:-1] == parent_value:
+            if len(v) == len(value) and v[:-1] == value[:-1]:  # the next sibling
                 if v[-1] < value[-1] <= v[-1] + 2:
                     self._push(i - 1, _Node("dec", m, [r]))
                     return True
                 return False
-            if len(v) < len(value) and value[: len(v)] != v:
-                continue
-        # No decimal ancestor on the stack: accept a first section 1.1 / N.1 of a new outline.
-        if not decs and not broken_before and value[-1] == 1 and len(value) == 2:
-            self._push(len(self.stack) - 1, _Node("dec", m, [r]))
+        # 2.1 without an open section 2 (its heading line missing): a new top-level section;
+        # an excerpt may also start at any section (4.2) before anything else is open.
+        first_seen = "dec_top" not in self.last_seen and len(self.stack) - 1 == self._base()
+        if (len(value) == 2 and value[1] == 1 and value[0] == next_top) or first_seen:
+            self._push(outer, _Node("dec", m, [r]))
             self.last_seen["dec_top"] = value[0]
             return True
-        if decs and not broken_before and value[-1] == 1 and len(value) == 2:
-            tops_v = self.stack[decs[0]].marker.value  # type: ignore[union-attr]
-            if value[0] == tops_v[0] + 1:
-                self._push(decs[0] - 1, _Node("dec", m, [r]))
-                self.last_seen["dec_top"] = value[0]
-                return True
         return False
 
 
@@ -748,21 +763,22 @@ def _flatten(node: _Node, path: list[_Node], heads: list[str], out: list[RawClau
         return
     label = _label(path, node)
     items = [c for c in node.children if c.kind != "box"]
-    sub_heads = [*heads, _heading_of(_join_rows(node.rows))]
+    total = node.size() if items else 0
     if not items:
         _emit(out, _clause(label, heads, node.rows))
-    elif node.size() <= KEEP_WHOLE_MAX or (
-        max(c.size() for c in items) < SMALL_CHILD_MAX and node.size() <= HARD_MAX
+    elif total <= KEEP_WHOLE_MAX or (
+        max(c.size() for c in items) < SMALL_CHILD_MAX and total <= HARD_MAX
     ):
+        # Small enough, or a list of one-line points: the item is one clause.
         _emit(out, _clause(label, heads, node.all_rows(with_boxes=False)))
-        _flatten_boxes(node, path, heads, out)
-        return
     else:
         if _own_says_more(node):
             _emit(out, _clause(label, heads, node.rows))
-    for child in node.children:
-        if child.kind == "box" or items:
+        sub_heads = [*heads, _heading_of(_join_rows(node.rows))]
+        for child in node.children:
             _flatten(child, [*path, node], sub_heads, out)
+        return
+    _flatten_boxes(node, path, heads, out)
 
 
 def _flatten_boxes(node: _Node, path: list[_Node], heads: list[str], out: list[RawClause]) -> None:

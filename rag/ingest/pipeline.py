@@ -12,6 +12,7 @@ from rapidfuzz import fuzz
 
 from rag.errors import CorpusError
 from rag.ingest import gazette as gz
+from rag.ingest.draft import DocDraft
 from rag.ingest.external import parse_external
 from rag.ingest.labels import cn_to_int
 from rag.ingest.mojibake import clean_file_text
@@ -20,7 +21,9 @@ from rag.ingest.store import Corpus, SourceRecord
 from rag.models import Clause, Document, SourceSpan
 
 SUFFIXES = (".txt", ".md")
-_ATTACH_TITLE_RE = re.compile(r"(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|清单)(（试行）)?$")
+_ATTACH_TITLE_RE = re.compile(
+    r"(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|清单|预案)(（[^（）]{1,16}）)?$"
+)
 
 
 @dataclass
@@ -65,37 +68,43 @@ def _is_attachment_title(s: str) -> bool:
     t = _squash(s)
     if not t or len(t) > 45 or t.endswith(("。", "；", "：", "，")):
         return False
-    if re.match(r"^(第[一二三四五六七八九十百零]+[章条节]|[一二三四五六七八九十]+、|（|\(|\d|专栏)", t):
+    if re.match(r"^(第[一二三四五六七八九十百零]+[章条节]|[一二三四五六七八九十]+、|（|\(|\d+\.|专栏)", t):
         return False
     return bool(_ATTACH_TITLE_RE.search(t))
+
+
+_OPENS_TEXT = re.compile(r"^\s*#*\s*(第一章|第一条|一、|为|根据|按照|（一）|1\.|总\s*则|第一部分)")
 
 
 def _parts(doc: gz.GazetteDoc) -> list[tuple[str, list[Line]]]:
     """Split a document's body into its own text and attached texts.
 
-    The notice ends with its signature and date; what follows, under a title of its
-    own (…办法, …方案, …意见), is an attached text whose numbering restarts.
+    An attached text (…办法, …方案, …意见) starts under a title line of its own: a
+    short line after the notice's signature date or after a finished sentence, with
+    the next line opening a text (第一章, 第一条, 一、, 为…). Its numbering restarts.
     """
-    body = doc.body
+    body = [ln for ln in doc.body if ln.text.strip()]
     parts: list[tuple[str, list[Line]]] = [("", [])]
     seen_date = False
-    i = 0
-    while i < len(body):
-        ln = body[i]
-        t = _squash(ln.text)
+    for i, ln in enumerate(body):
         if gz.is_date_line(ln.text):
             seen_date = True
             parts[-1][1].append(ln)
-            i += 1
             continue
-        if seen_date and _is_attachment_title(ln.text):
-            title = t
-            # A title printed over two lines ("关于加强…的若干" + "意见").
-            parts.append((title, []))
-            i += 1
+        prev = _squash(body[i - 1].text) if i else ""
+        nxt = body[i + 1].text if i + 1 < len(body) else ""
+        t = _squash(ln.text)
+        after_date = gz.is_date_line(prev)
+        starts_part = (
+            seen_date
+            and _is_attachment_title(ln.text)
+            and not re.search(r"[。，；]", t)
+            and (after_date or (prev.endswith(("。", "）", ")")) and bool(_OPENS_TEXT.match(nxt))))
+        )
+        if starts_part:
+            parts.append((t, []))
             continue
         parts[-1][1].append(ln)
-        i += 1
     return [(title, lines) for title, lines in parts if lines or title]
 
 
@@ -151,6 +160,39 @@ def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
     return d
 
 
+def _from_draft(dr: DocDraft) -> Document:
+    d = Document(
+        doc_no=dr.doc_no,
+        title=dr.title,
+        issuer=dr.issuer,
+        date=dr.date,
+        kind=dr.kind,
+        source=dr.source,
+        span=dr.span,
+        text=dr.text,
+    )
+    seq = 0
+    for p, (ptitle, raw) in enumerate(dr.parts):
+        if p > 0 and ptitle:
+            d.attachments.append(ptitle)
+        for rc in raw:
+            d.clauses.append(
+                Clause(
+                    doc_no=d.doc_no,
+                    doc_title=d.title,
+                    label=rc.label,
+                    text=rc.text,
+                    part=p,
+                    part_title=ptitle if p > 0 else "",
+                    headings=list(rc.headings),
+                    span=SourceSpan(dr.source, rc.start_line, rc.end_line),
+                    seq=seq,
+                )
+            )
+            seq += 1
+    return d
+
+
 def _article_gaps(d: Document) -> list[str]:
     """Warn when 第X条 numbering inside one text has a gap or a repeat."""
     out = []
@@ -192,7 +234,7 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
         warnings += issue.warnings
         docs += _listed_not_printed(issue.listed, docs, path.name, warnings)
     else:
-        docs = parse_external(path, text=repaired)
+        docs = [_from_draft(dr) for dr in parse_external(path, text=repaired)]
     for d in docs:
         if d.printed:
             warnings += _article_gaps(d)
