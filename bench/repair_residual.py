@@ -27,8 +27,8 @@ from rapidfuzz.distance import Levenshtein
 
 from rag.ingest.mojibake import (
     FORWARD,
-    REPAIR_OUTPUT,
     BigramModel,
+    blind_inverse,
     canonical_repair_target,
     corrupt,
     default_model,
@@ -106,10 +106,6 @@ def _residual(output: str, reference: str) -> dict[str, Any]:
     }
 
 
-def _blind(text: str) -> str:
-    return text.translate(str.maketrans(REPAIR_OUTPUT))
-
-
 def synthetic(held_out: BigramModel, in_sample: BigramModel) -> dict[str, Any]:
     """Residuals on corrupted 000, plain and with full-width digits."""
     clean = normalize_punct((CORPUS / CLEAN).read_text(encoding="utf-8"))
@@ -130,7 +126,7 @@ def synthetic(held_out: BigramModel, in_sample: BigramModel) -> dict[str, Any]:
             "corrupted_positions": images,
             "held_out": _residual(repaired_held, reference),
             "in_sample": _residual(repaired_in, reference),
-            "blind_table": _residual(_blind(corrupted), reference),
+            "blind_table": _residual(blind_inverse(corrupted), reference),
             "no_repair": _residual(corrupted, reference),
             "repair_seconds": timings,
         }
@@ -143,7 +139,7 @@ def real_file() -> dict[str, Any]:
     t0 = time.perf_counter()
     repaired = repair(text)
     seconds = time.perf_counter() - t0
-    blind = _blind(text)
+    blind = blind_inverse(text)
     words = {}
     for word in REAL_WORDS:
         before = text.count(word)
@@ -163,9 +159,7 @@ def real_file() -> dict[str, Any]:
         "real_word_survival": {
             "occurrences": total,
             "repair": sum(min(w["after_repair"], w["in_source"]) for w in words.values()),
-            "blind_table": sum(
-                min(w["after_blind_table"], w["in_source"]) for w in words.values()
-            ),
+            "blind_table": sum(min(w["after_blind_table"], w["in_source"]) for w in words.values()),
         },
         "sentence_images_left": {
             "before": {ch: text.count(ch) for ch in SENTENCE_IMAGES},
@@ -182,7 +176,7 @@ def main() -> None:
     t0 = time.perf_counter()
     held_out = BigramModel(text for _name, text in training_texts(exclude={CLEAN}))
     build_held = time.perf_counter() - t0
-    report = {
+    report: dict[str, Any] = {
         "training_files": {
             "in_sample": [name for name, _t in training_texts()],
             "held_out": [name for name, _t in training_texts(exclude={CLEAN})],

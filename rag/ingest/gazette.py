@@ -381,7 +381,7 @@ def _news_lines(lines: list[str], raw: list[str], page_starts: list[int], end: i
     """
     out: set[int] = set()
     bounds = [*page_starts, len(lines)]
-    first = next(
+    first: int | None = next(
         (
             k
             for k, p in enumerate(page_starts)
@@ -400,14 +400,16 @@ def _news_lines(lines: list[str], raw: list[str], page_starts: list[int], end: i
         while last_doc > 0 and _blank(lines[last_doc]):
             last_doc -= 1
         is_open = not lines[last_doc].rstrip().endswith(("。", "！", "；", "：", "）"))
+        # The document's column comes last on the page: a paragraph after which no
+        # ▲ item follows.
+        last_bullet = max((i for i in range(p, q) if _BULLET_RE.match(lines[i])), default=p)
         i = p
         while i < q:
             if (
                 is_open
-                and i > p
+                and i > last_bullet
                 and _blank(lines[i - 1])
                 and not _blank(lines[i])
-                and not _BULLET_RE.match(lines[i])
             ):
                 last_doc = q - 1
                 break

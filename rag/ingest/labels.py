@@ -125,7 +125,7 @@ CN_ITEM_RE = re.compile(r"^(?P<n>[一二三四五六七八九十]{1,3})\s*[、�
 PCN_ITEM_RE = re.compile(r"^[（(]\s*(?P<n>[一二三四五六七八九十]{1,3})\s*[）)]\s*(?P<rest>.*)$")
 AR_ITEM_RE = re.compile(r"^(?P<n>\d{1,2})\s*[.．、](?![\d.．])\s*(?P<rest>.*)$")
 PAR_ITEM_RE = re.compile(r"^[（(]\s*(?P<n>\d{1,2})\s*[）)]\s*(?P<rest>.*)$")
-DEC_RE = re.compile(r"^(?P<n>\d{1,2}(?:[.．]\d{1,2}){1,3})(?![\d.．%])\s*(?P<rest>.*)$")
+DEC_RE = re.compile(r"^(?P<n>\d{1,2}(?:[.．]\d{1,2}){1,3})(?![\d.．%])(?P<sep>\s*)(?P<rest>.*)$")
 DEC_TOP_RE = re.compile(r"^(?P<n>\d{1,2})\s+(?P<rest>[\u4e00-\u9fff][^。；，,;]{0,24})$")
 BOX_RE = re.compile(r"^专栏\s*(?P<n>\d{1,3})(?!\d)\s*[:：]?\s*(?P<rest>.*)$")
 BRACKET_RE = re.compile(r"^【(?P<name>[^】]{2,24})】\s*(?P<rest>.*)$")
@@ -149,6 +149,9 @@ _REFERENCE_TAILS = (
     "项",
     "款",
 )
+
+# A number followed by a unit is a quantity (3.5万元, 2倍), not a section number.
+_QUANTITY_UNITS = ("%", "％", "万", "亿", "倍", "元", "个", "人", "年", "月", "日", "天", "小时")
 
 # Outline levels, outermost first (the usual printed order 一、 > （一） > 1. > （1））.
 OUTLINE_KINDS = ("cn", "pcn", "ar", "par")
@@ -248,14 +251,15 @@ def parse_marker(text: str) -> Marker | None:
         return None
     if first.isdigit():
         m = DEC_RE.match(t)
-        if m and m.group("rest"):
+        if m and m.group("rest") and not m.group("rest").startswith(_QUANTITY_UNITS):
             parts = tuple(int(p) for p in re.split(r"[.．]", m.group("n")))
-            return Marker("dec", parts, ".".join(str(p) for p in parts), m.group("rest").strip())
+            comp = ".".join(str(p) for p in parts)
+            return Marker("dec", parts, comp, m.group("rest").strip(), bool(m.group("sep")))
         m = AR_ITEM_RE.match(t)
         if m:
             n = int(m.group("n"))
             rest = m.group("rest").strip()
-            if rest.startswith(("%", "％", "万", "亿", "倍")):
+            if rest.startswith(_QUANTITY_UNITS):
                 return None
             return Marker("ar", (n,), f"{n}.", rest)
         m = DEC_TOP_RE.match(t)

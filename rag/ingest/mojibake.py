@@ -12,14 +12,19 @@ project (the clean gazette and ``data/corpus/external``) and the word frequencie
 jieba's bundled dictionary, plus layout cues of the PDF extraction. Adjacent candidates are
 decided jointly by Viterbi search (``圆园员源年`` → ``2014年``).
 
-:func:`repair` maps one character to one character, so offsets and line numbers of the
-source text stay valid.
+The model is adapted to the file with its own clear decisions (a gazette repeats
+``组长：``), bracket and quote images are decided together with their partner, and list
+marks (▲ bullets, ①②③ chains) are restored from layout. :func:`repair` maps one character
+to one character, so offsets and line numbers of the source text stay valid.
+
+Measured by ``bench/repair_residual.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import math
 import re
 from collections import Counter
@@ -30,6 +35,7 @@ from pathlib import Path
 __all__ = [
     "FORWARD",
     "REPAIR_OUTPUT",
+    "SHIFT",
     "BigramModel",
     "clean_file_text",
     "corrupt",
@@ -38,6 +44,7 @@ __all__ = [
     "mojibake_ratio",
     "normalize_punct",
     "repair",
+    "shift_char",
     "training_texts",
 ]
 
@@ -83,6 +90,10 @@ def _repair_output(src: str) -> str:
 
 #: Mojibake ideograph → what :func:`repair` writes when it decides "punctuation".
 REPAIR_OUTPUT: dict[str, str] = {tgt: _repair_output(src) for src, tgt in FORWARD.items()}
+
+_FORWARD_TABLE = {ord(src): tgt for src, tgt in FORWARD.items()}
+_BLIND_TABLE = {ord(tgt): out for tgt, out in REPAIR_OUTPUT.items()}
+_CANONICAL_TABLE = {ord(src): REPAIR_OUTPUT[tgt] for src, tgt in FORWARD.items()}
 
 # Em dash (A1AA → 要) is not in FORWARD because 要 is far too common; only runs of two or
 # more 要 (a "——" dash) are considered.
@@ -140,11 +151,13 @@ _LETTERS = frozenset(
     + "".join(chr(c) for c in range(0xFF21, 0xFF3B))
     + "".join(chr(c) for c in range(0xFF41, 0xFF5B))
 )
-_BOS = "^"
-_MIN_END = 0.05
-_PRIOR_WEIGHT = 20.0
-_DISCOUNT = 0.8
-_MIN_PUNCT_SHARE = 3e-4
+# Bigram model.
+_BOS = "^"  # start of a training text
+_NUMBER_SYMBOLS = frozenset("01")  # see _lm_symbol
+_MIN_END = 0.05  # a word can always end here: the dictionary is not exhaustive
+_PRIOR_WEIGHT = 20.0  # pseudo-counts pulling rare symbols toward their overall share
+_DISCOUNT = 0.8  # absolute discount: one sighting in a small corpus is weak evidence
+_MIN_PUNCT_SHARE = 3e-4  # floor for punctuation the clean texts happen to lack (！, ×)
 _FILE_KAPPA = 10.0  # file bigrams needed to weigh as much as the general model
 # Rare brackets borrow statistics from round brackets.
 _BRACKET_FAMILY = {"〔": "（", "【": "（", "〕": "）", "】": "）"}
@@ -190,7 +203,22 @@ def corrupt(text: str) -> str:
     Returns:
         Text as the broken font would have printed it; same length.
     """
-    return text.translate(str.maketrans(FORWARD))
+    return text.translate(_FORWARD_TABLE)
+
+
+def blind_inverse(text: str) -> str:
+    """The naive repair: every image back to its punctuation, whatever the context.
+
+    Breaks real words (医院 → 医：, 人员 → 人1); the baseline :func:`repair` is measured
+    against.
+
+    Args:
+        text: Mojibake text.
+
+    Returns:
+        Text with every :data:`REPAIR_OUTPUT` image replaced; same length.
+    """
+    return text.translate(_BLIND_TABLE)
 
 
 _ITEM_DOT = re.compile(r"(?m)(^|[\s#*:：-])(\d{1,2})\.(?=[ \t]|[^\x00-\x7f])")
@@ -201,10 +229,11 @@ def normalize_punct(text: str) -> str:
     """Turn ASCII punctuation next to Chinese text into full-width, as a GB2312 print has it.
 
     Length-preserving. Used on the clean training text and to build the synthetic test
-    reference. ``,;:?!~`` become full-width when a neighbour (skipping spaces) is Chinese and
-    they do not sit between two ASCII letters/digits; ``%`` after a number becomes ``％``;
-    matched ``()`` around or next to Chinese become ``（）``; ``"`` next to Chinese alternates
-    ``“”`` within a line; item numbers such as ``1. 培育`` get ``１．``-style dots (``．``).
+    reference. ``,;:?!`` become full-width when a neighbour (skipping spaces) is Chinese and
+    they do not sit between two ASCII letters/digits; ``%`` after a number becomes ``％`` and
+    ``~`` after a number or next to Chinese ``～``; matched ``()`` around or next to Chinese
+    become ``（）``; ``"`` next to Chinese alternates ``“”`` within a line; the dot of an item
+    number (``1. 培育``) becomes ``．``.
 
     Args:
         text: Clean text.
@@ -267,8 +296,7 @@ def canonical_repair_target(text: str) -> str:
     Returns:
         The expected repair output, same length.
     """
-    table = {src: REPAIR_OUTPUT[tgt] for src, tgt in FORWARD.items()}
-    return text.translate(str.maketrans(table))
+    return text.translate(_CANONICAL_TABLE)
 
 
 # ---------------------------------------------------------------------------------------
@@ -395,12 +423,6 @@ def _is_ideograph(symbol: str) -> bool:
     return "\u3400" <= symbol <= "\u9fff"
 
 
-def _context_class(symbol: str) -> str:
-    # Numbers ("0", "1") share one context class; everything else that is not an ideograph
-    # (punctuation, letters, start of text) another.
-    return "#" if symbol in "01" else "."
-
-
 @dataclass(frozen=True)
 class _DictStats:
     """Character statistics from jieba's word list, weighted by word frequency."""
@@ -428,7 +450,7 @@ def _dict_stats() -> _DictStats:
         start[word[0]] += freq
         end[word[-1]] += freq
         if len(word) > 1 and not keep.isdisjoint(word):
-            for a, b in zip(word, word[1:], strict=False):
+            for a, b in itertools.pairwise(word):
                 if a in keep or b in keep:
                     pair[a, b] += freq
     chars = sum(total.values())
@@ -447,12 +469,13 @@ class BigramModel:
 
     ``P(b|a) = Pword(b|a) + e(a) * Q(b|a)``. ``Pword`` is the chance that ``a`` continues a
     dictionary word with ``b`` (word-internal bigrams of jieba's dictionary, by frequency);
-    ``e(a)`` is the chance that a word ends at ``a``. After a word end, ``Q`` is a
-    Witten–Bell smoothed bigram over the clean corpus (which alone knows punctuation),
+    ``e(a)`` is the chance that a word ends at ``a``. After a word end, ``Q`` is a bigram
+    over the clean corpus (which alone knows punctuation), absolutely discounted and
     backing off to the distribution of what follows a word boundary: punctuation, digits
-    and letters by their share in running text, ideographs by how often they *start* a
-    word. That is what separates ``部门院`` (院 seldom starts a word: ``：``) from ``国务院``.
-    Digits and Latin letters are classes (``0``, ``A``); whitespace is skipped.
+    and letters by their share after ideographs in running text, ideographs by how often
+    they *start* a word. That is what separates ``部门院`` (院 seldom starts a word: ``：``)
+    from ``国务院``. Digits are two classes (``0`` and ``1`` for 1–9), Latin letters one
+    (``A``); whitespace is skipped.
     """
 
     def __init__(self, texts: Iterable[str]) -> None:
@@ -468,7 +491,7 @@ class BigramModel:
         for text in texts:
             stream = [_BOS, *_lm_stream(text)]
             unigrams.update(stream[1:])
-            bigrams.update(zip(stream, stream[1:], strict=False))
+            bigrams.update(itertools.pairwise(stream))
         self._bigram = dict(bigrams)
         left: Counter[str] = Counter()
         types: Counter[str] = Counter()
@@ -477,22 +500,14 @@ class BigramModel:
             types[a] += 1
         self._left = dict(left)
         self._types = dict(types)
-        # Class level for contexts that are not ideographs (after a number: 年, ％, 个 …).
-        cls_bigram: Counter[tuple[str, str]] = Counter()
-        cls_types: Counter[str] = Counter()
+        # Middle level for contexts that are numbers ("0", "1" pooled): 年, ％, 个 …
+        after_number: Counter[str] = Counter()
         for (a, b), c in bigrams.items():
-            if a in "01":
-                if cls_bigram[_context_class(a), b] == 0:
-                    cls_types[_context_class(a)] += 1
-                cls_bigram[_context_class(a), b] += c
-        cls_left: Counter[str] = Counter()
-        for (k, _b), c in cls_bigram.items():
-            cls_left[k] += c
-        self._cls_bigram, self._cls_left, self._cls_types = (
-            dict(cls_bigram),
-            dict(cls_left),
-            dict(cls_types),
-        )
+            if a in _NUMBER_SYMBOLS:
+                after_number[b] += c
+        self._number_next = dict(after_number)
+        self._number_left = sum(after_number.values())
+        self._number_types = len(after_number)
         # What follows a word boundary, counted after ideographs: punctuation and the first
         # digit of a number (seldom 0), not digits inside numbers.
         after_ideo: Counter[str] = Counter()
@@ -569,14 +584,12 @@ class BigramModel:
         return self._p_other * self._other.get(ch, self._other_floor)
 
     def _clean(self, a: str, b: str) -> float:
-        """Running-text probability of ``b`` after ``a`` (Witten–Bell, two backoff levels)."""
+        """Running-text probability of ``b`` after ``a`` (discounted, with backoff)."""
         backoff = self._after_boundary(b)
-        if a in "01":
-            k = _context_class(a)
-            left = self._cls_left.get(k, 0)
-            if left:
-                types = self._cls_types[k]
-                backoff = (self._cls_bigram.get((k, b), 0) + types * backoff) / (left + types)
+        if a in _NUMBER_SYMBOLS and self._number_left:
+            # Witten–Bell over all numbers before the symbol-level estimate.
+            types = self._number_types
+            backoff = (self._number_next.get(b, 0) + types * backoff) / (self._number_left + types)
         left = self._left.get(a, 0)
         if not left:
             return backoff

@@ -716,7 +716,9 @@ class _OutlineBuilder:
                 return False
         # 2.1 without an open section 2 (its heading line missing): a new top-level section;
         # an excerpt may also start at any section (4.2) before anything else is open.
-        first_seen = "dec_top" not in self.last_seen and len(self.stack) - 1 == self._base()
+        first_seen = (
+            m.sep and "dec_top" not in self.last_seen and len(self.stack) - 1 == self._base()
+        )
         if (len(value) == 2 and value[1] == 1 and value[0] == next_top) or first_seen:
             self._push(outer, _Node("dec", m, [r]))
             self.last_seen["dec_top"] = value[0]

@@ -1,0 +1,55 @@
+"""Shared fixtures: the shipped corpus ingested once, and a fake-embedder index over it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from rag.index.embedders import FakeEmbedder  # noqa: E402
+from rag.index.store import build_index  # noqa: E402
+from rag.ingest import store  # noqa: E402
+from rag.ingest.pipeline import ingest, shipped_files  # noqa: E402
+from rag.ingest.store import Corpus  # noqa: E402
+from rag.settings import SHIPPED_CORPUS, Settings  # noqa: E402
+
+GAZETTE_2017 = SHIPPED_CORPUS / "000_d3b6ddc9e5e8e6fc.txt"
+GAZETTE_2014 = SHIPPED_CORPUS / "003_0e8310ee3ea63b6f.txt"
+
+
+@pytest.fixture(scope="session")
+def shipped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A RAG_HOME holding the shipped corpus, ingested once for the session."""
+    home = tmp_path_factory.mktemp("home")
+    corpus, _ = ingest(shipped_files(SHIPPED_CORPUS), Corpus())
+    store.save(corpus, home / "corpus.sqlite")
+    return home
+
+
+@pytest.fixture(scope="session")
+def corpus(shipped_home: Path) -> Corpus:
+    return store.load(shipped_home / "corpus.sqlite")
+
+
+@pytest.fixture(scope="session")
+def fake_home(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) -> Path:
+    """A RAG_HOME with the shipped corpus and an index built with the fake embedder."""
+    home = tmp_path_factory.mktemp("fakehome")
+    store.save(corpus, home / "corpus.sqlite")
+    build_index(
+        corpus.clauses(),
+        FakeEmbedder(),
+        home / "index",
+        documents=corpus.printed(),
+        progress=False,
+    )
+    return home
+
+
+@pytest.fixture()
+def fake_settings(fake_home: Path) -> Settings:
+    return Settings(home=fake_home, embedder="fake")

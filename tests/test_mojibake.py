@@ -1,0 +1,212 @@
+"""Detection and repair of the shifted-GB2312 punctuation mojibake, on the real gazettes."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+from rapidfuzz.distance import Levenshtein
+
+from rag.ingest.mojibake import (
+    FORWARD,
+    BigramModel,
+    blind_inverse,
+    canonical_repair_target,
+    clean_file_text,
+    corrupt,
+    is_mojibake,
+    mojibake_ratio,
+    normalize_punct,
+    repair,
+    training_texts,
+)
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
+CLEAN = "000_d3b6ddc9e5e8e6fc.txt"
+MOJIBAKE = "003_0e8310ee3ea63b6f.txt"
+EXTERNAL = sorted((CORPUS / "external").iterdir())
+
+# Measured by bench/repair_residual.py: 31 edits held out (000 not in the statistics),
+# 0 in sample, 270 for the blind table, over 60440 scored characters.
+HELD_OUT_MAX = 62
+IN_SAMPLE_MAX = 10
+
+
+def _read(name: str) -> str:
+    return (CORPUS / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def source_003() -> str:
+    return _read(MOJIBAKE)
+
+
+@pytest.fixture(scope="module")
+def repaired_003(source_003: str) -> str:
+    return repair(source_003)
+
+
+def _scored(text: str) -> str:
+    # CJK, punctuation and digits: what the residual counts.
+    return "".join(
+        ch
+        for ch in text
+        if ch.isdigit() or unicodedata.category(ch)[0] in "PS" or unicodedata.category(ch) == "Lo"
+    )
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+def test_forward_table_follows_the_shifted_encoding() -> None:
+    assert FORWARD["，"] == "袁"
+    assert FORWARD["。"] == "遥"
+    assert FORWARD["、"] == "尧"
+    assert FORWARD["（"] + FORWARD["）"] == "渊冤"
+    assert FORWARD["〔"] + FORWARD["〕"] == "也页"
+    assert FORWARD["％"] == "豫"
+    assert FORWARD["．"] == "援"
+    assert "".join(FORWARD[d] for d in "０１２３４５６７８９") == "园员圆猿源缘远苑愿怨"
+    for src, img in FORWARD.items():
+        raw, shifted = src.encode("gbk"), img.encode("gbk")
+        assert shifted == bytes([raw[0] + 0x31, raw[1]])
+    assert len(set(FORWARD.values())) == len(FORWARD)
+    # Full-width letters are left out: their images (增, 则, 在) are common words.
+    assert "Ｚ" not in FORWARD and "ｖ" not in FORWARD
+
+
+def test_corrupt_and_why_a_blind_table_is_not_enough() -> None:
+    text = "（一）嘉政发〔2014〕87号，医院、人员。"
+    bad = corrupt(text)
+    assert bad == "渊一冤嘉政发也2014页87号袁医院尧人员遥"
+    assert len(bad) == len(text)
+    # The inverse table breaks the real words; repair keeps them.
+    assert blind_inverse(bad) == "（一）嘉政发〔2014〕87号，医：、人1。"
+    assert repair(bad) == text
+
+
+# --- detection -----------------------------------------------------------------------------
+
+
+def test_detection_on_the_real_files() -> None:
+    assert is_mojibake(_read(MOJIBAKE))
+    assert mojibake_ratio(_read(MOJIBAKE)) > 0.9
+    assert not is_mojibake(_read(CLEAN))
+    assert mojibake_ratio(_read(CLEAN)) == 0.0
+    for path in EXTERNAL:
+        text = path.read_text(encoding="utf-8")
+        assert not is_mojibake(text), path.name
+        assert mojibake_ratio(text) < 0.05, path.name
+
+
+def test_detection_on_short_pieces(source_003: str) -> None:
+    windows = [source_003[i : i + 100] for i in range(0, len(source_003) - 100, 997)]
+    assert sum(map(is_mojibake, windows)) >= 0.95 * len(windows)
+    for text in [_read(CLEAN)] + [p.read_text(encoding="utf-8") for p in EXTERNAL]:
+        for size in (30, 100, 300):
+            assert not any(is_mojibake(text[i : i + size]) for i in range(0, len(text), 53))
+    assert is_mojibake("一元复始袁 万象更新遥")
+    assert not is_mojibake("袁隆平")
+    assert not is_mojibake("遥感卫星和遥控飞机")
+    assert not is_mojibake("袁某某、袁某")
+
+
+def test_clean_file_text_leaves_clean_files_alone() -> None:
+    for text in [_read(CLEAN)] + [p.read_text(encoding="utf-8") for p in EXTERNAL]:
+        assert clean_file_text(text) == text
+
+
+def test_clean_file_text_repairs_the_mojibake_file(source_003: str, repaired_003: str) -> None:
+    assert clean_file_text(source_003) == repaired_003
+
+
+# --- repair of the real file --------------------------------------------------------------
+
+
+def test_repair_preserves_length_and_lines(source_003: str, repaired_003: str) -> None:
+    assert len(repaired_003) == len(source_003)
+    assert [len(line) for line in repaired_003.split("\n")] == [
+        len(line) for line in source_003.split("\n")
+    ]
+    assert all(ch not in "袁遥尧" for ch in repaired_003)
+
+
+def _at(source: str, repaired: str, pattern: str) -> list[str]:
+    """The repaired text at every place where ``pattern`` occurs in the source."""
+    return [repaired[m.start() : m.end()] for m in re.finditer(pattern, source)]
+
+
+def test_document_numbers_and_items(source_003: str, repaired_003: str) -> None:
+    assert "嘉政发也2014页87号" in source_003
+    assert "嘉政发〔2014〕87号" in repaired_003
+    assert set(_at(source_003, repaired_003, "渊一冤")) == {"（一）"}
+    assert "渊" not in repaired_003 and "冤" not in repaired_003
+    # Every document number 也YYYY页 becomes 〔YYYY〕.
+    assert all(re.fullmatch(r"〔\d{4}〕", s) for s in _at(source_003, repaired_003, r"也\d{4}页"))
+
+
+def test_real_words_survive(source_003: str, repaired_003: str) -> None:
+    for word in ("医院", "国务院", "住院", "人员", "委员", "资源", "能源", "幼儿园", "自愿"):
+        assert repaired_003.count(word) == source_003.count(word) > 0, word
+    for word in ("援助", "姜豫明", "星耀南湖", "裘东耀", "也是", "树叶"):
+        assert word in repaired_003, word
+
+
+def test_digits_dots_and_marks(source_003: str, repaired_003: str) -> None:
+    assert set(_at(source_003, repaired_003, "圆园15年")) == {"2015年"}
+    assert set(_at(source_003, repaired_003, "在 猿个")) == {"在 3个"}
+    # 4援 = "4." and every 援 right after a digit is the item dot.
+    assert set(_at(source_003, repaired_003, r"(?m)^4援")) == {"4."}
+    assert all(s[-1] == "." for s in _at(source_003, repaired_003, r"\d援"))
+    assert "在 98％以上" in repaired_003
+    assert "2013～2020" in repaired_003
+    assert "光辉历程———" in repaired_003
+    assert "▲14日：副市长" in repaired_003
+    assert "①尽量乘坐公共交通工具出行" in repaired_003
+
+
+def test_punctuation_next_to_names(repaired_003: str) -> None:
+    # 组长院梁群: the file's own 组长： outweighs 嘉兴学院梁林校区 in the statistics.
+    assert "组长院梁" not in repaired_003
+    assert "组长：梁群" in repaired_003
+    # 梅尧臣 is in jieba's dictionary; 赵树梅尧柴永强 is still two names.
+    assert "赵树梅、柴永强" in repaired_003
+
+
+def test_repair_of_short_texts() -> None:
+    assert repair("一元复始袁 万象更新遥") == "一元复始， 万象更新。"
+    assert repair("国务院关于印发计量发展规划的通知") == "国务院关于印发计量发展规划的通知"
+    assert repair("各县渊市尧区冤人民政府院") == "各县（市、区）人民政府："
+    assert repair("") == ""
+
+
+# --- synthetic residual --------------------------------------------------------------------
+
+
+def test_synthetic_residual_on_the_clean_gazette() -> None:
+    source = normalize_punct(_read(CLEAN))
+    assert len(source) == len(_read(CLEAN))
+    reference = canonical_repair_target(source)
+    corrupted = corrupt(source)
+    held_out = BigramModel(text for _name, text in training_texts(exclude={CLEAN}))
+    residual = Levenshtein.distance(_scored(repair(corrupted, held_out)), _scored(reference))
+    in_sample = Levenshtein.distance(_scored(repair(corrupted)), _scored(reference))
+    blind = Levenshtein.distance(_scored(blind_inverse(corrupted)), _scored(reference))
+    assert residual <= HELD_OUT_MAX
+    assert in_sample <= IN_SAMPLE_MAX
+    assert residual * 4 < blind
+    assert residual < 0.001 * len(_scored(reference))
+
+
+def test_training_texts_exclude_mojibake_and_held_out_files() -> None:
+    names = [name for name, _text in training_texts()]
+    assert CLEAN in names and MOJIBAKE not in names
+    assert CLEAN not in [name for name, _text in training_texts(exclude={CLEAN})]
+
+
+def test_repair_is_deterministic(source_003: str, repaired_003: str) -> None:
+    fresh = BigramModel(text for _name, text in training_texts())
+    assert repair(source_003, fresh) == repaired_003
+    assert repair(source_003) == repaired_003
