@@ -251,7 +251,7 @@ def test_marker_after_broken_line_is_text() -> None:
     )
     cs = split(text)
     assert labels(cs) == ["一、", "二、"]
-    assert "其中工业投资1.2倍于去年" in cs[0].text
+    assert "其中工业投资1. 2倍于去年" in cs[0].text  # as printed, not an item
 
 
 def test_numbering_continued_across_sections() -> None:
@@ -406,8 +406,8 @@ def test_join_lines() -> None:
         "《药品目录》由凡例、西药、中成药、协议期内谈判药品和中药饮片五部分组成。省级部门增补的药品单列。\n"
         "一、总体要求\n"
         "以习近平新时代中国特色社会主义思想为指导，加快推进北师大嘉兴附属高中整体迁建。\n"
-        "1.第一项；\n"
-        "2.第二项。"
+        "1. 第一项；\n"
+        "2. 第二项。"
     )
 
 
@@ -440,7 +440,8 @@ def test_gazette_reform_plan() -> None:
         "四、",
     ]
     first = by_label(cs, "二、（一）1.")
-    assert first.headings == ["二、主要任务", "（一）推进简政放权,实现“最多跑一次”。"]
+    # Headings and text keep the printed markers; labels are canonical.
+    assert first.headings == ["二、主要任务", "(一)推进简政放权,实现“最多跑一次”。"]
     # A sentence broken across a blank line is re-joined.
     assert "按照国家和省行政审批" in by_label(cs, "二、（一）5.").text
 

@@ -205,12 +205,20 @@ class _Row:
         return self.hashed and _heading_like(self.text)
 
 
-def _display(m: Marker, rest: str) -> str:
-    """The line text with its marker in canonical form (``(一)`` → ``（一）``, ``1．`` → ``1.``)."""
-    rest = clean_spaces(rest).strip()
-    if m.kind in ("article", "chapter", "dec", "box"):
-        return f"{m.comp} {rest}" if rest else m.comp
-    return m.comp + rest
+def _display(text: str, m: Marker) -> str:
+    """The line as printed, PDF spaces removed; a space between the marker and its text is
+    kept as one space (``第一条　为了…`` → ``第一条 为了…``, not ``第一条为了…``).
+
+    Markers are not rewritten (``(一)`` stays ``(一)``): clause text must be findable in
+    the source; the canonical form lives in the label.
+    """
+    cut = text.rfind(m.rest) if m.rest else len(text)
+    if cut <= 0:
+        return clean_spaces(text)
+    head, rest = text[:cut], text[cut:]
+    spaced = head != head.rstrip()
+    head = clean_spaces(head.rstrip())
+    return f"{head} {clean_spaces(rest)}" if spaced else clean_spaces(head + rest)
 
 
 def _make_row(line: Line) -> _Row:
@@ -227,7 +235,7 @@ def _make_row(line: Line) -> _Row:
     if _PAGE_NO_RE.match(text) or _HTML_COMMENT_RE.match(text):
         return _Row(line.no, "", blank=True, skip=True)
     marker = None if table else parse_marker(text)
-    shown = _display(marker, marker.rest) if marker is not None else clean_spaces(text)
+    shown = _display(text, marker) if marker is not None else clean_spaces(text)
     return _Row(line.no, shown, hashed=hashed, table=table, marker=marker)
 
 
