@@ -293,6 +293,88 @@ def ask(
         _print_answer(ans)
 
 
+@app.command("eval")
+@friendly
+def eval_(
+    gold: Annotated[Path, typer.Option("--gold", help="gold file (JSONL)")],
+    out: Annotated[Path | None, typer.Option("--out", help="run directory")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print summary.json")] = False,
+    gate_file: Annotated[Path | None, typer.Option("--gate", help="floors (TOML)")] = None,
+    mode: Annotated[str | None, typer.Option("--mode")] = None,
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50)] = None,
+) -> None:
+    """Score a gold set: metrics, per-item results and an HTML report."""
+    import time as _time
+
+    from rag.answer.service import MODES, Assistant
+    from rag.eval.gold import read_gold
+    from rag.eval.run import (
+        check_gold_refs,
+        gate,
+        known_refs,
+        read_floors,
+        run_eval,
+        write_run,
+    )
+
+    items = read_gold(gold)  # a malformed line stops here, before anything is scored
+    if gate_file is not None:
+        read_floors(gate_file)
+    if mode is not None and mode not in MODES:
+        raise RagError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    s = _settings()
+    a = Assistant(s)
+    for w in check_gold_refs(items, known_refs(a.index.clauses)):
+        typer.echo(f"warning: {w}", err=True)
+    run = run_eval(a, items, mode=mode, k=k)
+    out_dir = out or s.home / "eval" / _time.strftime("%Y%m%d-%H%M%S")
+    write_run(
+        run,
+        out_dir,
+        settings_dict=s.model_dump(mode="json"),
+        gold_path=gold,
+        index_manifest=a.index.manifest,
+    )
+    summary = run.summary.to_json()
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_summary(summary)
+        typer.echo(f"run written to {out_dir}")
+    if gate_file is not None:
+        failures = gate(summary, gate_file)
+        for f in failures:
+            typer.echo(f"gate: {f}", err=True)
+        if failures:
+            raise typer.Exit(1)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    metrics = summary.get("metrics", summary)
+    for name, stat in metrics.items():
+        if isinstance(stat, dict) and "mean" in stat:
+            ci = stat.get("ci95")
+            ci_s = f"  [{ci[0]}, {ci[1]}]" if ci else ""
+            typer.echo(f"{name:<36} {stat['mean']}{ci_s}  (n={stat.get('n')})")
+
+
+@app.command()
+@friendly
+def compare(
+    run_a: Path,
+    run_b: Path,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Paired comparison of two eval runs (B − A), with the items that flipped."""
+    from rag.eval.compare import compare_runs, format_comparison
+
+    c = compare_runs(run_a, run_b)
+    if as_json:
+        _print_json(c.to_json())
+    else:
+        typer.echo(format_comparison(c))
+
+
 def _clause_json(c: Any) -> dict[str, Any]:
     return {
         "doc_no": c.doc_no,

@@ -3,16 +3,19 @@
 Input is the lines of ONE text in reading order, as extracted: blank lines, markdown ``#`` and
 ``**`` (unreliable, stripped), lines broken mid-sentence (PDF), spaces inside words, ``㈠``
 item markers, leading full-width spaces. Output is one :class:`RawClause` per smallest unit
-that can be cited on its own.
+that can be cited on its own. Clause text is the printed text repaired only where extraction
+broke it (markup, PDF spaces and line breaks, ``㈠`` → ``（一）``), so it can be found in the
+source; labels are canonical (``(一)`` printed → ``（一）`` in the label).
 
 Granularity rules (the numbers are module constants):
 
 * **Articles.** A text with a run of 第X条 articles is segmented by article; chapters and
-  sections (第X章/节) become ``headings``. An article longer than ``ARTICLE_SPLIT_MIN`` chars
-  whose （一）（二） items are separate rules (mostly full sentences ending in 。, on average
-  at least ``RULE_ITEM_MIN`` chars, running to the end of the article) is split: the lead-in
-  is a clause ``第X条`` and each item a clause ``第X条（一）`` with the lead-in as heading.
-  Enumerations (items ending in ；, "…的；") stay inside their article.
+  sections (第X章/节) become ``headings``; a table of contents (目录 + chapter lines) is
+  skipped. An article longer than ``ARTICLE_SPLIT_MIN`` chars whose （一）（二） items are
+  separate rules (mostly full sentences ending in 。, on average at least ``RULE_ITEM_MIN``
+  chars, and no closing paragraph referring back to them: 前款, 本条 …) is split: the
+  lead-in is a clause ``第X条`` and each item a clause ``第X条（一）`` with the lead-in as
+  heading. Enumerations (items ending in ；, "…的；") stay inside their article.
 * **Outlines** (一、 → （一） → 1. → （1）, decimal ``3.2`` sections, ``【名称】`` sections): a
   tree is built from the markers, then each item with sub-items is kept whole when its whole
   text is at most ``KEEP_WHOLE_MAX`` chars, or when all its sub-items are short (each under
