@@ -125,9 +125,8 @@ def docs(as_json: Annotated[bool, typer.Option("--json", help="JSON array")] = F
         return
     for d in corpus.documents:
         flag = "" if d.printed else "  [listed, not printed]"
-        typer.echo(
-            f"{d.doc_no or '(无文号)'}\t{d.date or '-'}\t{len(d.clauses):>3} clauses\t{d.title}{flag}"
-        )
+        no = d.doc_no or "(无文号)"
+        typer.echo(f"{no}\t{d.date or '-'}\t{len(d.clauses):>3} clauses\t{d.title}{flag}")
 
 
 @app.command()
@@ -201,7 +200,10 @@ def index(
 
 
 def _filters(
-    doc_no: str | None, issuer: str | None, date_from: str | None, date_to: str | None,
+    doc_no: str | None,
+    issuer: str | None,
+    date_from: str | None,
+    date_to: str | None,
     kind: str | None,
 ) -> Any:
     from rag.retrieve.hybrid import Filters

@@ -10,12 +10,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from rag.index.embedders import FakeEmbedder  # noqa: E402
-from rag.index.store import build_index  # noqa: E402
-from rag.ingest import store  # noqa: E402
-from rag.ingest.pipeline import ingest, shipped_files  # noqa: E402
-from rag.ingest.store import Corpus  # noqa: E402
-from rag.settings import SHIPPED_CORPUS, Settings  # noqa: E402
+from rag.index.embedders import FakeEmbedder
+from rag.index.store import build_index
+from rag.ingest import store
+from rag.ingest.pipeline import ingest, shipped_files
+from rag.ingest.store import Corpus
+from rag.settings import SHIPPED_CORPUS, Settings
 
 GAZETTE_2017 = SHIPPED_CORPUS / "000_d3b6ddc9e5e8e6fc.txt"
 GAZETTE_2014 = SHIPPED_CORPUS / "003_0e8310ee3ea63b6f.txt"

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from rag.cli import app
 from rag.ingest import store
-
 from rag.settings import SHIPPED_CORPUS
 
 GAZETTE_2017 = SHIPPED_CORPUS / "000_d3b6ddc9e5e8e6fc.txt"
@@ -61,7 +60,7 @@ def test_show_document_without_number_by_title(home: Path) -> None:
 
 
 def test_show_unknown_document_and_clause_are_one_line_errors(home: Path) -> None:
-    code, out, err = run(home, "show", "嘉政发〔2014〕999号")
+    code, _, err = run(home, "show", "嘉政发〔2014〕999号")
     assert code != 0 and err.count("\n") == 1 and "unknown document" in err
     code, _, err = run(home, "show", "嘉政发〔2014〕87号", "第九十九条")
     assert code != 0 and err.count("\n") == 1 and "no clause" in err
@@ -95,7 +94,7 @@ def test_ingest_user_file_adds_a_document(home: Path, tmp_path: Path) -> None:
         "第二条 门诊慢性病起付标准为每年300元，报销比例为60%。\n",
         encoding="utf-8",
     )
-    code, out, err = run(home, "ingest", str(f))
+    code, _, err = run(home, "ingest", str(f))
     assert code == 0, err
     code, out, _ = run(home, "show", "某政发〔2020〕5号", "2")
     assert code == 0 and "300元" in out
@@ -116,6 +115,6 @@ def test_clean_repairs_the_2014_gazette_and_keeps_the_2017_one(tmp_path: Path) -
     assert code == 0
 
     def cjk_and_punct(s: str) -> str:
-        return "".join(ch for ch in s if not ch.isspace() and not ch.isascii() or ch in ",.;:()")
+        return "".join(ch for ch in s if (not ch.isspace() and not ch.isascii()) or ch in ",.;:()")
 
     assert cjk_and_punct(out2) == cjk_and_punct(GAZETTE_2017.read_text(encoding="utf-8"))

@@ -17,12 +17,43 @@ from rag.index.tokenize import PolicyTokenizer
 from rag.models import Answer, Citation, Hit
 
 _SENT_SPLIT = re.compile(r"(?<=[。；！？])|\n+")
-_QUANTITY_Q = re.compile(r"多少|几|比例|标准|限额|金额|费用|多长|多久|期限|比率|%|报销|起付|缴费|年限")
+_QUANTITY_Q = re.compile(
+    r"多少|几|比例|标准|限额|金额|费用|多长|多久|期限|比率|%|报销|起付|缴费|年限"
+)
 # Words that are in almost every question about policy and say nothing about which
 # clause answers it.
 _GENERIC = frozenset(
-    "规定 政策 文件 办法 条例 有关 相关 情况 问题 要求 具体 按照 根据 规定的 内容 "
-    "哪些 多少 怎么 如何 可以 需要 是否 什么 嘉兴 嘉兴市 本市 我市 现在 目前".split()
+    [
+        "规定",
+        "政策",
+        "文件",
+        "办法",
+        "条例",
+        "有关",
+        "相关",
+        "情况",
+        "问题",
+        "要求",
+        "具体",
+        "按照",
+        "根据",
+        "规定的",
+        "内容",
+        "哪些",
+        "多少",
+        "怎么",
+        "如何",
+        "可以",
+        "需要",
+        "是否",
+        "什么",
+        "嘉兴",
+        "嘉兴市",
+        "本市",
+        "我市",
+        "现在",
+        "目前",
+    ]
 )
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
 
@@ -74,8 +105,7 @@ class ExtractiveAnswerer:
         if not terms:
             return 1.0 if hits else 0.0
         pool = "".join(
-            f"{h.clause.doc_title}{h.clause.part_title}{''.join(h.clause.headings)}"
-            f"{h.clause.text}"
+            f"{h.clause.doc_title}{h.clause.part_title}{''.join(h.clause.headings)}{h.clause.text}"
             for h in hits[:3]
         )
         pool = re.sub(r"\s+", "", pool)

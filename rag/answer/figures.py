@@ -21,7 +21,9 @@ UNITS = (
     "张|份|小时|平方米|公里|千瓦|吨|户|所"
 )
 _FIGURE_RE = re.compile(rf"\d+(?:\.\d+)?\s*(?:{UNITS})?")
-_CN_FIGURE_RE = re.compile(rf"(?:百分之[{_CN_NUM}]+|[{_CN_NUM}]{{2,}}(?={UNITS})|[{_CN_NUM}](?=(?:{UNITS})))")
+_CN_FIGURE_RE = re.compile(
+    rf"(?:百分之[{_CN_NUM}]+|[{_CN_NUM}]{{2,}}(?={UNITS})|[{_CN_NUM}](?=(?:{UNITS})))"
+)
 
 
 def cn_number(s: str) -> int | None:

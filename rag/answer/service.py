@@ -131,9 +131,13 @@ class Assistant:
         """The retrieval → answer pipeline as a LangChain Runnable (question in, Answer out)."""
         from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-        retrieve = RunnableLambda(lambda q: self.search(q, k=k))
-        answer = RunnableLambda(lambda d: self.answerer.answer(d["question"], d["hits"]))
-        return RunnablePassthrough.assign(hits=lambda d: retrieve.invoke(d["question"])) | answer
+        def retrieve(d: dict[str, Any]) -> list[Hit]:
+            return self.search(d["question"], k=k)
+
+        def answer(d: dict[str, Any]) -> Answer:
+            return self.answerer.answer(d["question"], d["hits"])
+
+        return RunnablePassthrough.assign(hits=RunnableLambda(retrieve)) | RunnableLambda(answer)
 
 
 # Follow-ups that only make sense with the previous question ("那退休的呢？").
@@ -143,9 +147,9 @@ _FOLLOWUP_OPENERS = ("那", "那么", "如果是", "如果", "要是", "换成",
 def rewrite_followup(question: str, history: list[Turn]) -> str:
     """Turn a short follow-up into a standalone question without an LLM.
 
-    "那退休的呢？" after "在职职工住院报销比例是多少？" becomes "退休的 在职职工住院报销比例是多少？":
-    the follow-up's new subject is put in front of the previous question, so retrieval
-    sees both and the answerer's key terms include the new category.
+    "那退休的呢？" after "在职职工住院报销比例是多少？" becomes
+    "退休的 在职职工住院报销比例是多少？": the follow-up's new subject is put in front of
+    the previous question, so retrieval sees both and the answerer's key terms include the new category.
     """
     if not history:
         return question

@@ -58,7 +58,7 @@ def read_batch(path: Path) -> list[tuple[str | None, str]]:
         obj = _obj(path, n, s)
         q = obj.get("question")
         if not isinstance(q, str) or not q.strip():
-            raise InputError(f"{path}:{n}: missing or empty \"question\"")
+            raise InputError(f'{path}:{n}: missing or empty "question"')
         item_id = obj.get("id")
         out.append((None if item_id is None else str(item_id), q))
     return out
@@ -73,7 +73,7 @@ def read_gold(path: Path) -> list[GoldItem]:
         where = f"{path}:{n}"
         for key in ("id", "question", "answerable"):
             if key not in obj:
-                raise InputError(f"{where}: missing \"{key}\"")
+                raise InputError(f'{where}: missing "{key}"')
         item_id = str(obj["id"])
         if item_id in seen:
             raise InputError(f"{where}: duplicate id {item_id!r}")
@@ -83,14 +83,14 @@ def read_gold(path: Path) -> list[GoldItem]:
             raise InputError(f"{where}: empty question")
         answerable = obj["answerable"]
         if not isinstance(answerable, bool):
-            raise InputError(f"{where}: \"answerable\" must be true or false")
+            raise InputError(f'{where}: "answerable" must be true or false')
         cites_raw = obj.get("citations", [])
         if not isinstance(cites_raw, list):
-            raise InputError(f"{where}: \"citations\" must be a list")
+            raise InputError(f'{where}: "citations" must be a list')
         cites = []
         for c in cites_raw:
             if not isinstance(c, dict) or "doc_no" not in c:
-                raise InputError(f"{where}: each citation needs \"doc_no\"")
+                raise InputError(f'{where}: each citation needs "doc_no"')
             if not c["doc_no"] and not c.get("title"):
                 raise InputError(f"{where}: a citation without doc_no needs a title")
             cites.append(
@@ -101,9 +101,9 @@ def read_gold(path: Path) -> list[GoldItem]:
         facts = obj.get("key_facts", [])
         tags = obj.get("tags", [])
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
-            raise InputError(f"{where}: \"key_facts\" must be a list of strings")
+            raise InputError(f'{where}: "key_facts" must be a list of strings')
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise InputError(f"{where}: \"tags\" must be a list of strings")
+            raise InputError(f'{where}: "tags" must be a list of strings')
         persona = str(obj.get("persona", "evaluator"))
         items.append(
             GoldItem(

@@ -405,12 +405,7 @@ def _news_lines(lines: list[str], raw: list[str], page_starts: list[int], end: i
         last_bullet = max((i for i in range(p, q) if _BULLET_RE.match(lines[i])), default=p)
         i = p
         while i < q:
-            if (
-                is_open
-                and i > last_bullet
-                and _blank(lines[i - 1])
-                and not _blank(lines[i])
-            ):
+            if is_open and i > last_bullet and _blank(lines[i - 1]) and not _blank(lines[i]):
                 last_doc = q - 1
                 break
             out.add(i)
@@ -495,7 +490,7 @@ def _unnumbered_tail(
             mode = ""
             after_listing = False
             continue
-        if "发文目录" in t and len(t) < 40 or t == "市政简讯":
+        if ("发文目录" in t and len(t) < 40) or t == "市政简讯":
             mode = ""
             continue
         if t.startswith("本刊讯"):

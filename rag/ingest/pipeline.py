@@ -68,7 +68,9 @@ def _is_attachment_title(s: str) -> bool:
     t = _squash(s)
     if not t or len(t) > 45 or t.endswith(("。", "；", "：", "，")):
         return False
-    if re.match(r"^(第[一二三四五六七八九十百零]+[章条节]|[一二三四五六七八九十]+、|（|\(|\d+\.|专栏)", t):
+    if re.match(
+        r"^(第[一二三四五六七八九十百零]+[章条节]|[一二三四五六七八九十]+、|（|\(|\d+\.|专栏)", t
+    ):
         return False
     return bool(_ATTACH_TITLE_RE.search(t))
 
@@ -114,8 +116,10 @@ def _without_signature(lines: list[Line]) -> list[Line]:
     for k, ln in enumerate(lines):
         if gz.is_date_line(ln.text):
             # the issuer line right above the date
-            while out and len(_squash(out[-1].text)) <= 20 and not _squash(out[-1].text).endswith(
-                ("。", "；", "：")
+            while (
+                out
+                and len(_squash(out[-1].text)) <= 20
+                and not _squash(out[-1].text).endswith(("。", "；", "："))
             ):
                 out.pop()
                 break
