@@ -149,7 +149,8 @@ def rewrite_followup(question: str, history: list[Turn]) -> str:
 
     "那退休的呢？" after "在职职工住院报销比例是多少？" becomes
     "退休的 在职职工住院报销比例是多少？": the follow-up's new subject is put in front of
-    the previous question, so retrieval sees both and the answerer's key terms include the new category.
+    the previous question, so retrieval sees both and the answerer's key terms include
+    the new category.
     """
     if not history:
         return question
