@@ -2,60 +2,83 @@
 
 Offline and deterministic. Every sentence of the answer is copied verbatim from a
 clause (figures and conditions stay whole) and carries the number of its citation;
-citations are built from clause metadata, never typed. When the retrieved clauses
-do not cover the question's key words, the answer is a refusal that shows the
-nearest clauses.
+citations are built from clause metadata, never typed.
+
+A wrong figure is worse than no answer, so before answering the question's explicit
+constraints are checked against the retrieved clauses:
+
+* a place it names (上海, 宁波 …) must be the place of a retrieved document;
+* a year it names (2016年) must occur in the clause or its document;
+* when it asks for a quantity (多少钱, 什么比例, 多长时间, 几种), some selected
+  sentence must hold a figure of that kind (元, %, a duration, a count);
+* its key words must be covered by the retrieved clauses.
+
+When one fails, the answer is a refusal that shows the nearest clauses.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.answer.figures import figures
-from rag.index.tokenize import PolicyTokenizer
+from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.models import Answer, Citation, Hit
 
 _SENT_SPLIT = re.compile(r"(?<=[。；！？])|\n+")
-_QUANTITY_Q = re.compile(
-    r"多少|几|比例|标准|限额|金额|费用|多长|多久|期限|比率|%|报销|起付|缴费|年限"
-)
-# Words that are in almost every question about policy and say nothing about which
-# clause answers it.
+# Words in nearly every question, or question/colloquial words: say nothing about
+# which clause answers.
 _GENERIC = frozenset(
-    [
-        "规定",
-        "政策",
-        "文件",
-        "办法",
-        "条例",
-        "有关",
-        "相关",
-        "情况",
-        "问题",
-        "要求",
-        "具体",
-        "按照",
-        "根据",
-        "规定的",
-        "内容",
-        "哪些",
-        "多少",
-        "怎么",
-        "如何",
-        "可以",
-        "需要",
-        "是否",
-        "什么",
-        "嘉兴",
-        "嘉兴市",
-        "本市",
-        "我市",
-        "现在",
-        "目前",
-    ]
+    """
+    规定 政策 文件 办法 条例 有关 相关 情况 问题 要求 具体 按照 根据 规定的 内容 哪些 多少 怎么
+    如何 可以 需要 是否 什么 嘉兴 嘉兴市 本市 我市 现在 目前 时候 时间 多长 多长时间 长时间 多久
+    一下 一点 多一点 会不会 不会 能不能 不能 没有 有没有 自己 别人 以后 之后 之前 时候 分别 一样
+    怎样 哪里 哪个 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销 能否 标准
+    """.split()
 )
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
+
+PLACES = tuple(
+    """
+    北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南
+    广东 海南 四川 贵州 云南 陕西 甘肃 青海 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 台湾 杭州 宁波
+    温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水 南京 苏州 无锡 深圳 广州 武汉 成都 西安 厦门
+    青岛 大连 沈阳 长沙 郑州 济南 合肥 福州 南昌 新余 桐乡 海宁 平湖 嘉善 海盐
+    """.split()
+)
+_YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
+_DOC_REF_RE = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号|\d+\s*号文?")
+_CLAUSE_REF_RE = re.compile(r"第\s*[一二三四五六七八九十百零\d]+\s*[条章款项]")
+
+# What kind of figure a question asks for, and the units that answer it.
+QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
+    "ratio": (re.compile(r"比例|费率|百分之|几成|百分比|比率"), ("%", "‰", "成")),
+    "money": (
+        re.compile(
+            r"多少钱|[交缴付补]多少|多少元|几元|多少奖励|奖励多少|多少补贴|"
+            r"(起付线|起付标准|限额|费用|金额|标准|补贴|津贴|工资|奖励|奖金|资金)[^，。？]{0,6}(多少|几)"
+        ),
+        ("元",),
+    ),
+    "duration": (
+        re.compile(r"多少年|几年|多少天|几天|多长时间|多久|几个月|多少个月|多长|期限|满多少"),
+        ("年", "月", "日", "天", "周岁", "岁", "工作日", "小时"),
+    ),
+    "count": (
+        re.compile(r"几种|多少种|几项|多少项|几类|多少类|几家|几次|多少次|多少个|几个"),
+        ("种", "项", "类", "家", "次", "个", "件", "所", "人", "户"),
+    ),
+}
+_FIG_UNIT = re.compile(r"^[\d.]+(.*)$")
+
+
+@dataclass
+class Needs:
+    """What a question requires of the clauses that answer it."""
+
+    places: list[str] = field(default_factory=list)
+    years: list[str] = field(default_factory=list)
+    quantity: list[str] = field(default_factory=list)  # kinds from QUANTITY_KINDS
 
 
 @dataclass
@@ -66,15 +89,76 @@ class Scored:
     score: float
 
 
+_ITEM_START = re.compile(r"^\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)")
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of a clause, split after 。；！？ and at line breaks."""
     return [s.strip() for s in _SENT_SPLIT.split(text) if s and s.strip()]
+
+
+def answer_units(text: str, max_chars: int = 320) -> list[str]:
+    """Sentences grouped so that none is cut from what it needs to be read alone.
+
+    A lead-in ending with "：" ("对有下列情形的随军家属不予安置：") keeps the items that
+    follow it; a bare heading ("专栏11:全民质量素养提升工程") keeps the sentence after it.
+    """
+    units: list[str] = []
+    open_list = False
+    for sent in split_sentences(text):
+        if units and (
+            (open_list and _ITEM_START.match(sent))
+            or (units[-1].endswith(("：", ":")) and not open_list)
+            or (len(units[-1]) < 24 and not units[-1].endswith(("。", "；", "！", "？")))
+        ) and len(units[-1]) + len(sent) <= max_chars:
+            units[-1] += sent
+        else:
+            units.append(sent)
+        if sent.endswith(("：", ":")):
+            open_list = True
+        elif not _ITEM_START.match(sent):
+            open_list = False
+    return units
 
 
 def cite_label(doc_no: str, label: str, title: str) -> str:
     """``嘉政发〔2014〕87号 第十四条`` (or the title for a document without 文号)."""
     head = doc_no or f"《{title}》"
     return f"{head} {label}".strip()
+
+
+def analyse(question: str) -> Needs:
+    """Places, years and the kind of figure the question asks for."""
+    q = _DOC_REF_RE.sub(" ", question)
+    places = [p for p in PLACES if p in q]
+    years = list(dict.fromkeys(_YEAR_RE.findall(q)))
+    kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
+    return Needs(places, years, kinds)
+
+
+def has_figure_of(sentence: str, kinds: list[str]) -> bool:
+    """Whether ``sentence`` holds a figure answering one of ``kinds``."""
+    units = []
+    for f in figures(sentence):
+        m = _FIG_UNIT.match(f)
+        if m and m.group(1):
+            units.append(m.group(1))
+    for kind in kinds:
+        wanted = QUANTITY_KINDS[kind][1]
+        if any(u.startswith(wanted) for u in units):
+            return True
+        if kind == "ratio" and re.search(r"[一二三四五六七八九]成|全额|全部|不予", sentence):
+            return True
+        if kind == "duration" and re.search(
+            r"\d{4}年\d{1,2}月\d{1,2}日|次月|当月|当年|每年|每月|每季度|每半年|定期|及时|即时", sentence
+        ):
+            return True
+    return False
+
+
+def _doc_text(h: Hit) -> str:
+    c = h.clause
+    return f"{c.doc_no}{c.doc_title}{c.part_title}{''.join(c.headings)}{c.text}"
 
 
 class ExtractiveAnswerer:
@@ -84,19 +168,28 @@ class ExtractiveAnswerer:
         self,
         tokenizer: PolicyTokenizer | None = None,
         *,
-        min_coverage: float = 0.5,
-        max_sentences: int = 3,
-        max_chars: int = 360,
+        min_coverage: float = 0.34,
+        max_sentences: int = 4,
+        max_chars: int = 420,
+        context: int = 3,
     ) -> None:
-        self.tok = tokenizer or PolicyTokenizer()
+        self.tok = tokenizer or get_tokenizer()
         self.min_coverage = min_coverage
         self.max_sentences = max_sentences
         self.max_chars = max_chars
+        self.context = context  # how many top hits the answer may draw on
 
     # -- question analysis -------------------------------------------------------------
     def key_terms(self, question: str) -> list[str]:
-        """Content words of the question (no bigrams, no question or generic words)."""
-        words = [t for t in self.tok.words(question) if len(t) >= 2 and t not in _GENERIC]
+        """Content words of the question: no references, question words or generic words."""
+        q = _CLAUSE_REF_RE.sub(" ", _DOC_REF_RE.sub(" ", question))
+        words = [
+            t
+            for t in self.tok.words(q)
+            if len(t) >= 2 and t not in _GENERIC and not re.fullmatch(r"[\d.%]+", t)
+        ]
+        # search mode yields a word and its parts: keep the longest forms only
+        words = [w for w in words if not any(w != o and w in o for o in words)]
         return list(dict.fromkeys(words))
 
     def coverage(self, question: str, hits: list[Hit]) -> float:
@@ -104,72 +197,99 @@ class ExtractiveAnswerer:
         terms = self.key_terms(question)
         if not terms:
             return 1.0 if hits else 0.0
-        pool = "".join(
-            f"{h.clause.doc_title}{h.clause.part_title}{''.join(h.clause.headings)}{h.clause.text}"
-            for h in hits[:3]
-        )
-        pool = re.sub(r"\s+", "", pool)
-        got = sum(len(t) for t in terms if t in pool or self._bigram_hit(t, pool))
-        return got / sum(len(t) for t in terms)
+        pool = re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits[: self.context]))
+        got = [t for t in terms if t in pool or self._bigram_hit(t, pool)]
+        # each missing word counts: a long covered term must not hide a missing one
+        return len(got) / len(terms)
 
     @staticmethod
     def _bigram_hit(term: str, pool: str) -> bool:
-        """A long term counts when most of its character bigrams occur (报销比例 ~ 报销的比例)."""
-        if len(term) < 4:
+        """A term counts when most of its character bigrams occur (失业金 ~ 失业保险金)."""
+        if len(term) < 3:
             return False
         grams = [term[i : i + 2] for i in range(len(term) - 1)]
-        return sum(g in pool for g in grams) >= 0.75 * len(grams)
+        return sum(g in pool for g in grams) >= 0.5 * len(grams)
 
     # -- answering -------------------------------------------------------------------
-    def score_sentences(self, question: str, hits: list[Hit]) -> list[Scored]:
+    def score_sentences(self, question: str, hits: list[Hit], needs: Needs) -> list[Scored]:
         q_tokens = set(self.tok.tokens(question))
-        wants_figure = bool(_QUANTITY_Q.search(question))
         out: list[Scored] = []
-        for rank, h in enumerate(hits):
-            for pos, sent in enumerate(split_sentences(h.clause.text)):
+        for rank, h in enumerate(hits[: self.context]):
+            for pos, sent in enumerate(answer_units(h.clause.text)):
                 s_tokens = set(self.tok.tokens(sent))
                 if not s_tokens or not q_tokens:
                     continue
                 overlap = sum(len(t.lstrip("#")) for t in q_tokens & s_tokens)
                 base = overlap / sum(len(t.lstrip("#")) for t in q_tokens)
-                bonus = 0.15 if wants_figure and figures(sent) else 0.0
-                prior = 0.25 / (1 + rank)  # the retriever's order is evidence too
-                short = 0.1 if len(sent) < 8 else 0.0  # a bare heading answers nothing
+                bonus = 0.0
+                if needs.quantity:
+                    bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
+                prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
+                short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
                 out.append(Scored(rank, pos, sent, base + bonus + prior - short))
         return out
 
-    def answer(self, question: str, hits: list[Hit], *, mode: str = "extractive") -> Answer:
-        if not hits or self.coverage(question, hits) < self.min_coverage:
-            return self.refuse(question, hits, mode=mode)
-        scored = self.score_sentences(question, hits)
-        if not scored:
-            return self.refuse(question, hits, mode=mode)
-        best = max(s.score for s in scored)
-        ranked = sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.pos))
+    def _place_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
+        """Hits whose document is about a place the question names (all if none named)."""
+        if not needs.places:
+            return hits
+        return [h for h in hits if any(p in _doc_text(h) for p in needs.places)]
+
+    def _years_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
+        """Hits that hold one of the question's years; none when a year is in no hit."""
+        if not needs.years:
+            return hits
+        if not all(any(y in _doc_text(h) for h in hits) for y in needs.years):
+            return []
+        return [h for h in hits if any(y in _doc_text(h) for y in needs.years)]
+
+    def _pick(self, ranked: list[Scored], needs: Needs) -> list[Scored]:
+        best = ranked[0].score
         picked: list[Scored] = []
         total = 0
         for s in ranked:
-            if len(picked) >= self.max_sentences or s.score < 0.6 * best:
+            if len(picked) >= self.max_sentences or s.score < 0.7 * best:
                 break
             if total + len(s.text) > self.max_chars and picked:
                 continue
             picked.append(s)
             total += len(s.text)
+        if needs.quantity and not any(has_figure_of(s.text, needs.quantity) for s in picked):
+            # the best sentence with a figure of the asked kind, if it is close enough
+            fig = [s for s in ranked if has_figure_of(s.text, needs.quantity)]
+            if not fig or fig[0].score < 0.5 * best:
+                return []
+            picked = [fig[0], *picked[: self.max_sentences - 1]]
+        return picked
+
+    def answer(self, question: str, hits: list[Hit], *, mode: str = "extractive") -> Answer:
+        needs = analyse(question)
+        usable = self._years_ok(needs, self._place_ok(needs, hits))
+        if not usable:
+            return self.refuse(question, hits, mode=mode)
+        scored = self.score_sentences(question, usable, needs)
+        if not scored:
+            return self.refuse(question, hits, mode=mode)
+        ranked = sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.pos))
+        picked = self._pick(ranked, needs)
+        cited = [usable[r] for r in sorted({s.hit_rank for s in picked})]
+        # the clauses actually cited must cover the question's key words
+        if not picked or self.coverage(question, cited) < self.min_coverage:
+            return self.refuse(question, hits, mode=mode)
         picked.sort(key=lambda s: (s.hit_rank, s.pos))
         citations: list[Citation] = []
         index_of: dict[int, int] = {}
         parts: list[str] = []
         for s in picked:
-            h = hits[s.hit_rank]
+            h = usable[s.hit_rank]
             if s.hit_rank not in index_of:
                 c = h.clause
                 citations.append(Citation(c.doc_no, c.label, c.doc_title, c.text, h.score))
                 index_of[s.hit_rank] = len(citations)
             parts.append(f"{s.text}[{index_of[s.hit_rank]}]")
-        lead = self._lead(citations)
         return Answer(
             question=question,
-            answer=lead + "".join(parts),
+            answer=self._lead(citations) + "".join(parts),
             refused=False,
             mode=mode,
             citations=citations,

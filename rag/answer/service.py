@@ -61,7 +61,7 @@ class Assistant:
         self.retriever: Retriever = retriever_from_settings(
             self.index, self.embedder, settings, lookup=self.lookup
         )
-        self.answerer = ExtractiveAnswerer(min_coverage=settings.refuse_threshold or 0.5)
+        self.answerer = ExtractiveAnswerer(min_coverage=settings.refuse_threshold)
         self._lock = threading.Lock()
 
     # -- stages --------------------------------------------------------------------

@@ -144,11 +144,11 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
     def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION)],
         k: Annotated[int, Query(ge=1, le=50)] = 5,
-        doc_no: str | None = None,
-        issuer: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        kind: str | None = None,
+        doc_no: Annotated[str | None, Query(max_length=64)] = None,
+        issuer: Annotated[str | None, Query(max_length=64)] = None,
+        date_from: Annotated[str | None, Query(max_length=10)] = None,
+        date_to: Annotated[str | None, Query(max_length=10)] = None,
+        kind: Annotated[str | None, Query(max_length=16)] = None,
     ) -> list[dict[str, Any]]:
         f = FiltersIn(
             doc_no=doc_no, issuer=issuer, date_from=date_from, date_to=date_to, kind=kind

@@ -11,7 +11,10 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -104,3 +107,16 @@ class FeedbackStore:
                 }
             )
         return out
+
+
+def export_feedback(settings: Settings, *, gold: bool = False) -> list[dict[str, Any]]:
+    """All stored feedback, oldest first (for ``rag feedback export``); with ``gold=True``
+    the draft gold-file lines of :meth:`FeedbackStore.export_gold` instead.
+
+    Reads ``settings.feedback_db``; an empty list when no feedback was ever stored (the
+    file is not created).
+    """
+    if not settings.feedback_db.exists():
+        return []
+    fb = FeedbackStore(settings.feedback_db)
+    return fb.export_gold() if gold else fb.all()
