@@ -141,7 +141,9 @@ def test_docs_lists_every_document(client: TestClient) -> None:
     assert any(not d["printed"] for d in docs)  # listed in a gazette's table, not printed
 
 
-@pytest.mark.parametrize("doc_no", [D87, "嘉政发[2014]87号", "嘉政发〔2014〕 87 号", "嘉政发【2014】87号"])
+@pytest.mark.parametrize(
+    "doc_no", [D87, "嘉政发[2014]87号", "嘉政发〔2014〕 87 号", "嘉政发【2014】87号"]
+)
 def test_doc_by_any_printed_variant(client: TestClient, doc_no: str) -> None:
     r = client.get(f"/api/docs/{quote(doc_no)}")
     assert r.status_code == 200, r.text
@@ -256,9 +258,7 @@ def test_ten_megabyte_question_is_rejected_quickly(client: TestClient) -> None:
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:
-    r = client.post(
-        "/api/ask", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    r = client.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
 
 
@@ -317,9 +317,7 @@ GUARDED = [
 
 
 @pytest.fixture(scope="module")
-def keyed_client(
-    tmp_path_factory: pytest.TempPathFactory, fake_home: Path
-) -> Iterator[TestClient]:
+def keyed_client(tmp_path_factory: pytest.TempPathFactory, fake_home: Path) -> Iterator[TestClient]:
     home = make_home(tmp_path_factory.mktemp("keyhome"), fake_home)
     settings = Settings(home=home, embedder="fake", api_key="s3cret-key")
     with TestClient(create_app(settings)) as c:

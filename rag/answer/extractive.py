@@ -172,12 +172,14 @@ class ExtractiveAnswerer:
         max_sentences: int = 4,
         max_chars: int = 420,
         context: int = 3,
+        whole_clause: int = 300,
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
         self.min_coverage = min_coverage
         self.max_sentences = max_sentences
         self.max_chars = max_chars
         self.context = context  # how many top hits the answer may draw on
+        self.whole_clause = whole_clause
 
     # -- question analysis -------------------------------------------------------------
     def key_terms(self, question: str) -> list[str]:
@@ -215,7 +217,10 @@ class ExtractiveAnswerer:
         q_tokens = set(self.tok.tokens(question))
         out: list[Scored] = []
         for rank, h in enumerate(hits[: self.context]):
-            for pos, sent in enumerate(answer_units(h.clause.text)):
+            text = h.clause.text
+            # a short clause is read whole: its conditions and figures belong together
+            units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)
+            for pos, sent in enumerate(units):
                 s_tokens = set(self.tok.tokens(sent))
                 if not s_tokens or not q_tokens:
                     continue

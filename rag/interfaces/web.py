@@ -338,9 +338,10 @@ def _repaired_pane(doc: Document, target: Clause | None) -> str:
         headings = list(c.headings)
         is_target = target is not None and c is target
         attrs = ' class="v-clause cited" id="cited-clause"' if is_target else ' class="v-clause"'
-        out.append(
-            f'<div{attrs}><span class="v-label">[{_esc(c.label)}]</span>{_esc(c.text)}</div>'
+        tag = (
+            "" if c.text.startswith(c.label) else f'<span class="v-label">[{_esc(c.label)}]</span>'
         )
+        out.append(f"<div{attrs}>{tag}{_esc(c.text)}</div>")
     if not doc.clauses:
         out.append(f'<div class="v-clause">{_esc(doc.text) or "（正文未刊登）"}</div>')
     out.append("</div>")
@@ -529,10 +530,18 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                         cq = gr.Textbox(label="问题", lines=2, elem_id="clerk-question")
                         with gr.Row():
                             f_doc = gr.Dropdown(
-                                label="文号", choices=[], value=None, allow_custom_value=True
+                                label="文号",
+                                choices=[],
+                                value=None,
+                                allow_custom_value=True,
+                                elem_id="clerk-docno",
                             )
                             f_issuer = gr.Dropdown(
-                                label="发文机关", choices=[], value=None, allow_custom_value=True
+                                label="发文机关",
+                                choices=[],
+                                value=None,
+                                allow_custom_value=True,
+                                elem_id="clerk-issuer",
                             )
                         with gr.Row():
                             f_from = gr.Textbox(label="日期从", placeholder="2014-01-01")

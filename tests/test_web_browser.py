@@ -1,0 +1,257 @@
+"""The web app in a real headless Chromium (Playwright): ask, open a citation, give
+feedback, use the clerk desk and the document list; screenshots go to docs/.
+
+Uses Debian's /usr/bin/chromium (``apt-get install -y chromium``); skipped when it is
+missing. Playwright's own browser download is not used.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.interfaces.server import build_server
+from rag.settings import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = PROJECT_ROOT / "docs"
+D87 = "嘉政发〔2014〕87号"
+RETIRED = "退休人员医保缴费年限要满多少年？"
+TIMEOUT_MS = 30_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def web(
+    tmp_path_factory: pytest.TempPathFactory, fake_home: Path
+) -> Iterator[tuple[str, Settings]]:
+    """The server on a free port (fake index, its own feedback database), in a thread."""
+    home = tmp_path_factory.mktemp("webhome")
+    (home / "corpus.sqlite").symlink_to(fake_home / "corpus.sqlite")
+    (home / "index").symlink_to(fake_home / "index", target_is_directory=True)
+    settings = Settings(home=home, embedder="fake")
+    port = free_port()
+    server = build_server(settings, "127.0.0.1", port, log_level="warning")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("web server did not start")
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/", settings
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run `apt-get install -y chromium` for the browser test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser: Any, web: tuple[str, Settings]) -> Iterator[Any]:
+    url, _ = web
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(url)
+    pg.wait_for_selector("#citizen-question textarea")
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def feedback_rows(settings: Settings) -> list[tuple[str, str, str, str, str]]:
+    if not settings.feedback_db.exists():
+        return []
+    with sqlite3.connect(settings.feedback_db) as con:
+        return con.execute(
+            "SELECT question, answer, citations, verdict, comment FROM feedback ORDER BY id"
+        ).fetchall()
+
+
+def wait_for_rows(settings: Settings, n: int) -> list[tuple[str, str, str, str, str]]:
+    deadline = time.monotonic() + 10
+    while len(rows := feedback_rows(settings)) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return rows
+
+
+def ask_citizen(page: Any, question: str, answers_before: int) -> Any:
+    """Ask in the citizen tab; wait for answer number ``answers_before + 1``; its chips."""
+    page.fill("#citizen-question textarea", question)
+    page.click("#citizen-send")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#citizen-chat .cites').length > n", arg=answers_before
+    )
+    return page.locator("#citizen-chat .cites").last.locator("details.cite-chip")
+
+
+def test_citizen_asks_opens_a_citation_and_gives_feedback(
+    page: Any, web: tuple[str, Settings]
+) -> None:
+    _, settings = web
+    chat = page.locator("#citizen-chat")
+    # the empty page offers the example questions
+    assert chat.get_by_text("住院起付标准是多少？").first.is_visible()
+
+    chips = ask_citizen(page, RETIRED, 0)
+    chip = chips.filter(has_text=f"{D87} 第十四条").first
+    chip.wait_for()
+    clause = chip.locator(".cite-text")
+    assert not clause.is_visible()
+    chip.locator("summary").click()
+    clause.wait_for(state="visible")
+    assert "男满25年" in clause.inner_text().replace(" ", "")
+    assert "003_0e8310ee3ea63b6f.txt" in chip.locator(".cite-src").inner_text()
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "citizen.png"))
+
+    page.fill("#citizen-comment textarea", "说得很清楚")
+    page.click("#citizen-helpful")
+    page.locator("#citizen-fb").get_by_text("已记录反馈").wait_for()
+    [row] = wait_for_rows(settings, 1)
+    question, answer, citations, verdict, comment = row
+    assert (question, verdict, comment) == (RETIRED, "helpful", "说得很清楚")
+    assert "男满25年" in answer
+    assert any(c["doc_no"] == D87 and c["clause"] == "第十四条" for c in _json(citations))
+
+    # a follow-up passes the history: it is understood with the first question
+    ask_citizen(page, "那女职工呢？", 1)
+    assert "按“" in chat.locator(".answer-note").last.inner_text()
+
+    # the thumbs on each answer store feedback too (here: the first answer is wrong)
+    chat.get_by_role("button", name="Dislike").first.click()
+    rows = wait_for_rows(settings, 2)
+    assert rows[1][0] == RETIRED and rows[1][3] == "wrong"
+
+
+def test_example_question_and_refusal(page: Any) -> None:
+    page.locator("#citizen-chat").get_by_text("住院起付标准是多少？").first.click()
+    page.wait_for_function("document.querySelectorAll('#citizen-chat .cites').length > 0")
+    assert "起付标准" in page.locator("#citizen-chat").inner_text()
+    ask_citizen(page, "火星移民政策有哪些？", 1)
+    last = page.locator("#citizen-chat .cites").last
+    assert "最接近的条款" in last.inner_text()
+    assert "现有文件没有涉及这个问题" in page.locator("#citizen-chat").inner_text()
+
+
+def test_errors_show_a_message_not_a_trace(page: Any) -> None:
+    box = page.locator(".error-box")
+    page.fill("#citizen-question textarea", "   ")
+    page.click("#citizen-send")
+    box.get_by_text("请输入问题").wait_for()
+    page.fill("#citizen-question textarea", "医保" * 400)
+    page.click("#citizen-send")
+    box.get_by_text(re.compile("问题太长")).wait_for()
+    text = page.locator("body").inner_text()
+    assert "Traceback" not in text and "InputError" not in text
+    # a good question clears the message
+    ask_citizen(page, RETIRED, 0)
+    assert not box.first.is_visible()
+
+
+def test_clerk_desk_ranks_marks_copies_and_opens_the_document(page: Any) -> None:
+    page.get_by_role("tab", name="坐席").click()
+    page.fill("#clerk-question textarea", "住院起付标准是多少？")
+    page.click("#clerk-ask")
+    hits = page.locator("#clerk-hits .hit")
+    hits.first.wait_for()
+    assert hits.count() >= 3
+    first = hits.first.inner_text()
+    assert D87 in first and re.search(r"\d\.\d{4}", first)  # label and score
+    assert hits.first.locator("mark").count() >= 2
+    marked = {m.inner_text() for m in page.locator("#clerk-hits mark").all()}
+    assert "起付标准" in marked or "住院" in marked
+    assert "出处" in page.locator("#clerk-answer").inner_text()
+
+    # the viewer opens the whole document at the cited clause, beside the source lines
+    cited = page.locator("#cited-clause")
+    cited.wait_for()
+    assert "第二十五条" in cited.inner_text()
+    assert page.locator("#viewer-repaired .v-clause").count() > 40
+    assert page.locator("#viewer-source .src-line.hl").count() >= 1
+    page.wait_for_timeout(400)  # the scroll script
+    assert page.evaluate("document.getElementById('viewer-repaired').scrollTop") > 0
+    page.screenshot(path=str(DOCS / "clerk.png"), full_page=True)
+
+    page.click("#clerk-copy")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("问：住院起付标准是多少？") and f"{D87} 第二十五条" in copied
+
+    # another ranked clause opens its own document
+    page.locator("#clerk-pick").click()
+    page.get_by_role("option").nth(1).click()
+    page.wait_for_function(
+        "!document.querySelector('#cited-clause')?.innerText.includes('第二十五条 参保人员')"
+    )
+
+
+def test_clerk_filters_by_document_number(page: Any) -> None:
+    page.get_by_role("tab", name="坐席").click()
+    page.fill("#clerk-question textarea", "标准")
+    docno = page.locator("#clerk-docno input")
+    docno.fill("嘉政办发[2017]15号")
+    docno.press("Enter")
+    page.click("#clerk-ask")
+    page.locator("#clerk-hits .hit").first.wait_for()
+    heads = [h.inner_text() for h in page.locator("#clerk-hits .hit-head b").all()]
+    assert heads and all(h.startswith("嘉政办发〔2017〕15号") for h in heads)
+
+
+def test_documents_tab_lists_searches_and_outlines(page: Any) -> None:
+    page.get_by_role("tab", name="文件").click()
+    table = page.locator("#doc-table")
+    table.get_by_text(D87).first.wait_for()
+    assert table.get_by_text("仅列目录（正文未刊登）").count() >= 1
+    page.get_by_label("搜索文件").fill("嘉政发[2014]87号")
+    page.wait_for_function(
+        "!document.querySelector('#doc-table').innerText.includes('嘉政发〔2014〕86号')"
+    )
+    table.get_by_text(D87).first.click()
+    outline = page.locator(".outline")
+    outline.wait_for()
+    assert "第十四条" in outline.inner_text() and "第一章" in outline.inner_text()
+
+
+def _json(text: str) -> Any:
+    import json
+
+    return json.loads(text)
