@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     bm25_weight: float = 1.0
     candidates: int = 50
     reranker_model: str = ""
+    # The region the assistant serves: a question naming no place is read as about it.
+    home_region: str = "嘉兴"
     # Answering
     mode: str = "extractive"
     # key-term coverage below which the answer is a refusal (tuned on the dev set)

@@ -158,7 +158,7 @@ def test_citizen_asks_opens_a_citation_and_gives_feedback(
     assert "按“" in chat.locator(".answer-note").last.inner_text()
 
     # the thumbs on each answer store feedback too (here: the first answer is wrong)
-    chat.get_by_role("button", name="Dislike").first.click()
+    chat.get_by_role("button", name=re.compile("^(Dislike|踩)$")).first.click()
     rows = wait_for_rows(settings, 2)
     assert rows[1][0] == RETIRED and rows[1][3] == "wrong"
 

@@ -18,6 +18,7 @@ from rag.index.embedders import Embedder, embedder_from_settings
 from rag.index.store import LoadedIndex, load_index
 from rag.models import Answer, Hit
 from rag.retrieve.hybrid import Filters, Retriever, retriever_from_settings
+from rag.retrieve.query import expand, rerank_by_place
 from rag.retrieve.refs import ReferenceLookup
 from rag.settings import Settings
 
@@ -58,9 +59,8 @@ class Assistant:
         self.embedder = embedder or embedder_from_settings(settings)
         self.index = index or load_index(settings.index_dir, self.embedder.name)
         self.lookup = ReferenceLookup(self.index.clauses)
-        self.retriever: Retriever = retriever_from_settings(
-            self.index, self.embedder, settings, lookup=self.lookup
-        )
+        self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
+        self.home = settings.home_region
         self.answerer = ExtractiveAnswerer(min_coverage=settings.refuse_threshold)
         self._lock = threading.Lock()
 
@@ -71,7 +71,12 @@ class Assistant:
             docs = self.lookup.doc_nos(q)
             if len(docs) == 1 and not self.lookup(q):
                 filters = Filters(doc_no=docs[0])
-        return self.retriever.search(q, k=k, filters=filters)
+        pinned = self.lookup(q)
+        # fetch more than k so that moving other places' documents down still fills k
+        hits = self.retriever.search(expand(q), k=k + 10, filters=filters, pinned=pinned)
+        head = [h for h in hits if "lookup" in h.sources]
+        rest = rerank_by_place(q, [h for h in hits if "lookup" not in h.sources], self.home)
+        return (head + rest)[:k]
 
     def ask(
         self,

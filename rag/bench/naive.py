@@ -146,6 +146,12 @@ def covers(chunk: Chunk, chunk_norm: str, target: GoldTarget) -> bool:
     return any(f == chunk.file and shares_run(chunk_norm, t) for f, t in target.texts)
 
 
+def coverable(target: GoldTarget, chunks: Sequence[Chunk], norms: Sequence[str]) -> bool:
+    """Whether any chunk at all covers the target (the baseline's ceiling)."""
+    files = {f for f, _ in target.texts}
+    return any(c.file in files and covers(c, norms[i], target) for i, c in enumerate(chunks))
+
+
 def first_cover_ranks(
     ranked: Sequence[int], chunks: Sequence[Chunk], norms: Sequence[str], targets: list[GoldTarget]
 ) -> list[int | None]:
