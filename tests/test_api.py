@@ -53,7 +53,7 @@ def client(api_settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def ask(client: TestClient, question: str, **extra: Any) -> httpx.Response:
+def ask(client: TestClient, question: str, **extra: Any) -> Any:
     return client.post("/api/ask", json={"question": question, **extra})
 
 
@@ -304,6 +304,15 @@ def test_bad_feedback_is_422(client: TestClient, body: dict[str, Any]) -> None:
     assert client.post("/api/feedback", json=body).status_code == 422
 
 
+def test_missing_index_is_503_and_health_says_so(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(home=tmp_path, embedder="fake"))) as c:
+        health = c.get("/api/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "error" and health.json()["index_loaded"] is False
+        r = ask(c, RETIRED)
+        assert r.status_code == 503 and "rag index" in r.json()["detail"]
+
+
 # -- API key -----------------------------------------------------------------------------
 
 GUARDED = [
@@ -328,7 +337,7 @@ def keyed_client(tmp_path_factory: pytest.TempPathFactory, fake_home: Path) -> I
 def test_api_key_guards_every_route_but_health(
     keyed_client: TestClient, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
-    def call(headers: dict[str, str]) -> httpx.Response:
+    def call(headers: dict[str, str]) -> Any:
         return keyed_client.request(method, path, json=body, headers=headers)
 
     for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}):

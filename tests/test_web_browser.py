@@ -44,15 +44,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def web(
-    tmp_path_factory: pytest.TempPathFactory, fake_home: Path
-) -> Iterator[tuple[str, Settings]]:
-    """The server on a free port (fake index, its own feedback database), in a thread."""
-    home = tmp_path_factory.mktemp("webhome")
-    (home / "corpus.sqlite").symlink_to(fake_home / "corpus.sqlite")
-    (home / "index").symlink_to(fake_home / "index", target_is_directory=True)
-    settings = Settings(home=home, embedder="fake")
+def start_server(settings: Settings) -> tuple[str, Any, threading.Thread]:
+    """`build_server` on a free port in a daemon thread; (url, server, thread)."""
     port = free_port()
     server = build_server(settings, "127.0.0.1", port, log_level="warning")
     thread = threading.Thread(target=server.run, daemon=True)
@@ -62,8 +55,21 @@ def web(
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("web server did not start")
         time.sleep(0.1)
+    return f"http://127.0.0.1:{port}/", server, thread
+
+
+@pytest.fixture(scope="module")
+def web(
+    tmp_path_factory: pytest.TempPathFactory, fake_home: Path
+) -> Iterator[tuple[str, Settings]]:
+    """The server on a free port (fake index, its own feedback database), in a thread."""
+    home = tmp_path_factory.mktemp("webhome")
+    (home / "corpus.sqlite").symlink_to(fake_home / "corpus.sqlite")
+    (home / "index").symlink_to(fake_home / "index", target_is_directory=True)
+    settings = Settings(home=home, embedder="fake")
+    url, server, thread = start_server(settings)
     try:
-        yield f"http://127.0.0.1:{port}/", settings
+        yield url, settings
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -217,7 +223,7 @@ def test_clerk_desk_ranks_marks_copies_and_opens_the_document(page: Any) -> None
     assert copied.startswith("问：住院起付标准是多少？") and f"{D87} 第二十五条" in copied
 
     # another ranked clause opens its own document
-    page.locator("#clerk-pick").click()
+    page.locator("#clerk-pick input").click()
     page.get_by_role("option").nth(1).click()
     page.wait_for_function(
         "!document.querySelector('#cited-clause')?.innerText.includes('第二十五条 参保人员')"
@@ -239,13 +245,17 @@ def test_clerk_filters_by_document_number(page: Any) -> None:
 def test_documents_tab_lists_searches_and_outlines(page: Any) -> None:
     page.get_by_role("tab", name="文件").click()
     table = page.locator("#doc-table")
-    table.get_by_text(D87).first.wait_for()
-    assert table.get_by_text("仅列目录（正文未刊登）").count() >= 1
-    page.get_by_label("搜索文件").fill("嘉政发[2014]87号")
+    table.get_by_text("嘉政发〔2017〕1号").filter(
+        visible=True
+    ).first.wait_for()  # the first document
+    search = page.get_by_label("搜索文件")
+    search.fill("89号")  # listed in the gazette's table of contents, not printed
+    table.get_by_text("仅列目录（正文未刊登）").filter(visible=True).first.wait_for()
+    search.fill("嘉政发[2014]87号")
     page.wait_for_function(
-        "!document.querySelector('#doc-table').innerText.includes('嘉政发〔2014〕86号')"
+        "!document.querySelector('#doc-table').innerText.includes('嘉政发〔2014〕89号')"
     )
-    table.get_by_text(D87).first.click()
+    table.get_by_text(D87).filter(visible=True).first.click()
     outline = page.locator(".outline")
     outline.wait_for()
     assert "第十四条" in outline.inner_text() and "第一章" in outline.inner_text()
@@ -255,3 +265,24 @@ def _json(text: str) -> Any:
     import json
 
     return json.loads(text)
+
+
+def test_missing_index_is_a_message_in_the_page(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = Settings(home=tmp_path_factory.mktemp("emptyhome"), embedder="fake")
+    url, server, thread = start_server(settings)
+    context = browser.new_context(locale="zh-CN")
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(url)
+        pg.fill("#citizen-question textarea", RETIRED)
+        pg.click("#citizen-send")
+        pg.locator(".error-box").get_by_text("检索索引不可用").wait_for()
+        assert "rag index" in pg.locator(".error-box").first.inner_text()
+        assert "Traceback" not in pg.locator("body").inner_text()
+    finally:
+        context.close()
+        server.should_exit = True
+        thread.join(timeout=15)

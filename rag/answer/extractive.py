@@ -25,7 +25,6 @@ from rag.answer.figures import figures
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.models import Answer, Citation, Hit
 
-_SENT_SPLIT = re.compile(r"(?<=[。；！？])|\n+")
 # Words in nearly every question, or question/colloquial words: say nothing about
 # which clause answers.
 _GENERIC = frozenset(
@@ -92,9 +91,23 @@ class Scored:
 _ITEM_START = re.compile(r"^\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)")
 
 
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: split after 。；！？ and at line breaks."""
+    spans = []
+    start = 0
+    for m in re.finditer(r"[。；！？]|\n+", text):
+        end = m.end() if m.group(0)[0] != "\n" else m.start()
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of a clause, split after 。；！？ and at line breaks."""
-    return [s.strip() for s in _SENT_SPLIT.split(text) if s and s.strip()]
+    return [text[a:b].strip() for a, b in _sentence_spans(text)]
 
 
 def answer_units(text: str, max_chars: int = 320) -> list[str]:
@@ -102,23 +115,26 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
 
     A lead-in ending with "：" ("对有下列情形的随军家属不予安置：") keeps the items that
     follow it; a bare heading ("专栏11:全民质量素养提升工程") keeps the sentence after it.
+    Each unit is a verbatim slice of the clause text.
     """
-    units: list[str] = []
+    units: list[tuple[int, int]] = []
     open_list = False
-    for sent in split_sentences(text):
+    for a, b in _sentence_spans(text):
+        sent = text[a:b].strip()
+        last = text[units[-1][0] : units[-1][1]].strip() if units else ""
         if units and (
             (open_list and _ITEM_START.match(sent))
-            or (units[-1].endswith(("：", ":")) and not open_list)
-            or (len(units[-1]) < 24 and not units[-1].endswith(("。", "；", "！", "？")))
-        ) and len(units[-1]) + len(sent) <= max_chars:
-            units[-1] += sent
+            or (last.endswith(("：", ":")) and not open_list)
+            or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
+        ) and len(last) + len(sent) <= max_chars:
+            units[-1] = (units[-1][0], b)
         else:
-            units.append(sent)
+            units.append((a, b))
         if sent.endswith(("：", ":")):
             open_list = True
         elif not _ITEM_START.match(sent):
             open_list = False
-    return units
+    return [text[a:b].strip() for a, b in units]
 
 
 def cite_label(doc_no: str, label: str, title: str) -> str:

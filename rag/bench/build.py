@@ -137,7 +137,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     raw_s = sum(raws) / len(raws)
     ratio = build_s / raw_s if raw_s else None
-    results = {
+    results: dict[str, Any] = {
         "n_clauses": len(clauses),
         "n_chars": n_chars,
         "model_load_s": round(load_sw.seconds, 3),
@@ -169,7 +169,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "load_avg_at_steps": loads,
     }
     r = results
-    i = r["incremental"]
+    i: dict[str, Any] = r["incremental"]
     rows_main = [
         ["model load (first query)", f"{r['model_load_s']:.2f}", "", ""],
         ["raw embed_passages (no index)", f"{raw_s:.1f}", f"{r['raw_ms_per_char']:.3f}", "1.00"],
@@ -215,7 +215,13 @@ def run(ctx: Context) -> dict[str, Any]:
             },
         ],
         "targets": [
-            target("cold build / raw embedding", None if ratio is None else round(ratio, 3), RATIO_TARGET, "<=", "×"),
+            target(
+                "cold build / raw embedding",
+                None if ratio is None else round(ratio, 3),
+                RATIO_TARGET,
+                "<=",
+                "×",
+            ),
             target("add one document", round(sw_inc.seconds, 3), INCREMENTAL_TARGET_S, "<=", "s"),
         ],
         "notes": notes,

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 SECTIONS = ("retrieval", "build", "latency", "memory", "scale", "answers")
+# memory first: the bench process is still small, so the child's ru_maxrss (which Linux
+# carries over fork + exec) starts low
+RUN_ORDER = ("memory", "retrieval", "answers", "latency", "build", "scale")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results"
 DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold" / "dev.jsonl"
@@ -83,10 +86,8 @@ def target(name: str, value: float | None, limit: float, op: str, unit: str = ""
     """A target check: ``value op limit`` with op ``"<="`` or ``">="``; ok None if unmeasured."""
     if op not in ("<=", ">="):
         raise ValueError(f"unknown comparison {op!r}")
-    ok: bool | None
-    if value is None:
-        ok = None
-    else:
+    ok: bool | None = None
+    if value is not None:
         ok = value <= limit if op == "<=" else value >= limit
     return {"name": name, "value": value, "op": op, "limit": limit, "unit": unit, "ok": ok}
 
@@ -130,7 +131,7 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             return False
         return all(
             (isinstance(c, int | float) and not isinstance(c, bool))
-            or (isinstance(c, str) and re.fullmatch(r"[-+]?[\d.,]+(e[-+]?\d+)?[%x]?", c))
+            or (isinstance(c, str) and _NUMERIC.fullmatch(c) is not None)
             for c in cells
         )
 
@@ -138,6 +139,9 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     sep = "|" + "|".join("---:" if numeric(j) else "---" for j in range(width)) + "|"
     body = ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
     return "\n".join([head, sep, *body])
+
+
+_NUMERIC = re.compile(r"[-+]?[\d.,]+(e[-+]?\d+)?[%x×]?( \[[-+\d., ]+\])?")
 
 
 def _markers(name: str) -> tuple[str, str]:
@@ -193,7 +197,9 @@ def write_json(path: Path, obj: Any) -> None:
 def _target_line(t: Mapping[str, Any]) -> str:
     mark = {True: "met", False: "**MISSED**", None: "not measured"}[t["ok"]]
     unit = f" {t['unit']}" if t.get("unit") else ""
-    return f"- {t['name']}: {fmt(t['value'])}{unit} (target {t['op']} {fmt(t['limit'])}{unit}): {mark}"
+    return (
+        f"- {t['name']}: {fmt(t['value'])}{unit} (target {t['op']} {fmt(t['limit'])}{unit}): {mark}"
+    )
 
 
 def render_section(result: Mapping[str, Any]) -> str:

@@ -49,7 +49,7 @@ class Context:
                 log(f"corpus store {self.settings.corpus_db} is empty: parsing the shipped corpus")
                 corpus, _ = ingest(shipped_files(SHIPPED_CORPUS), store.Corpus())
             self._cache["corpus"] = corpus
-        return self._cache["corpus"]  # type: ignore[no-any-return]
+        return self._cache["corpus"]
 
     def ensure_index(self) -> None:
         """Build the index (``rag ingest && rag index``) when ``$RAG_HOME/index`` has none."""
@@ -103,7 +103,7 @@ class Context:
 
             self.ensure_index()
             self._cache["index"] = load_index(self.settings.index_dir, self.embedder().name)
-        return self._cache["index"]  # type: ignore[no-any-return]
+        return self._cache["index"]
 
     def naive(self) -> tuple[list[Chunk], list[str], np.ndarray, dict[str, str]]:
         """Naive chunks, their normal forms, their embeddings and the file texts."""
@@ -118,4 +118,4 @@ class Context:
                 f"({'embeddings from cache' if cached else 'embedded now, cached'})"
             )
             self._cache["naive"] = (chunks, [norm(c.text) for c in chunks], vectors, texts)
-        return self._cache["naive"]  # type: ignore[no-any-return]
+        return self._cache["naive"]

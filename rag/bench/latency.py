@@ -40,7 +40,10 @@ def run(ctx: Context) -> dict[str, Any]:
         a = Assistant(s)
     with Stopwatch() as sw_first:
         a.search(questions[0], k=s.k)
-    log(f"latency: assistant loaded in {sw_load.seconds:.2f} s, first search {sw_first.seconds:.2f} s")
+    log(
+        f"latency: assistant loaded in {sw_load.seconds:.2f} s, "
+        f"first search {sw_first.seconds:.2f} s"
+    )
     for q in questions[:WARMUP]:
         a.search(q, k=s.k)
         a.ask(q, mode="extractive")
@@ -107,7 +110,7 @@ def run(ctx: Context) -> dict[str, Any]:
         f"p95 {at['total']['p95']} ms"
     )
     names = {
-        "search": "rag search (Assistant.search, k={})".format(s.k),
+        "search": f"rag search (Assistant.search, k={s.k})",
         "embed_query": "… query embedding",
         "dense_search": f"… dense search (faiss {a.index.manifest.get('faiss_kind')})",
         "bm25": "… BM25 (tokenise + score + top-n)",
@@ -120,8 +123,10 @@ def run(ctx: Context) -> dict[str, Any]:
         "answer": "… extractive answer",
         "wall": "ask wall time (outside)",
     }
-    rows_ask = [[ask_names[k], at[k]["p50"], at[k]["p95"], at[k]["mean"], at[k]["max"]] for k in
-                ("total", "retrieve", "answer", "wall")]
+    rows_ask = [
+        [ask_names[k], at[k]["p50"], at[k]["p95"], at[k]["mean"], at[k]["max"]]
+        for k in ("total", "retrieve", "answer", "wall")
+    ]
     cols = ["stage", "p50 ms", "p95 ms", "mean ms", "max ms"]
     return {
         "params": {

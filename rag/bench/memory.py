@@ -28,6 +28,17 @@ def maxrss_mib() -> float:
     return r / MiB if sys.platform == "darwin" else r / 1024
 
 
+def vm_hwm_mib() -> float | None:
+    """Peak RSS of this process image (``VmHWM``); unlike ru_maxrss it starts afresh at exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def settings_env(settings: Any) -> dict[str, str]:
     """The environment that makes ``Settings()`` in a child equal ``settings``."""
     env = dict(os.environ)
@@ -54,6 +65,8 @@ def _child(gold: Path) -> None:
         a.search(it.question)
         a.ask(it.question, mode="extractive")
     out["answered_mib"] = round(maxrss_mib(), 1)
+    hwm = vm_hwm_mib()
+    out["vm_hwm_mib"] = None if hwm is None else round(hwm, 1)
     out["rss_now_mib"] = round(psutil.Process().memory_info().rss / MiB, 1)
     out["n_questions"] = len(items)
     out["n_clauses"] = len(a.index)
@@ -63,6 +76,9 @@ def _child(gold: Path) -> None:
 def run(ctx: Context) -> dict[str, Any]:
     ctx.ensure_index()
     cmd = [sys.executable, "-m", "rag.bench.memory", "--child", str(ctx.gold_path)]
+    import psutil
+
+    parent_rss = psutil.Process().memory_info().rss / MiB
     log("memory: serving-like subprocess …")
     proc = subprocess.run(
         cmd, env=settings_env(ctx.settings), capture_output=True, text=True, check=False
@@ -72,6 +88,7 @@ def run(ctx: Context) -> dict[str, Any]:
         raise RuntimeError(f"memory child failed ({proc.returncode}): {' | '.join(tail)}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     peak = res["answered_mib"]
+    hwm = res.get("vm_hwm_mib")
     index_dir = ctx.settings.index_dir
     index_bytes = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
     log(f"memory: peak RSS {peak:.0f} MiB")
@@ -84,7 +101,11 @@ def run(ctx: Context) -> dict[str, Any]:
     ]
     return {
         "params": {"n_questions": res["n_questions"], "n_clauses": res["n_clauses"]},
-        "results": {**res, "index_dir_mib": round(index_bytes / MiB, 2)},
+        "results": {
+            **res,
+            "index_dir_mib": round(index_bytes / MiB, 2),
+            "parent_rss_at_spawn_mib": round(parent_rss, 1),
+        },
         "tables": [
             {
                 "title": "Peak RSS (ru_maxrss) of a serving-like process",
@@ -95,7 +116,11 @@ def run(ctx: Context) -> dict[str, Any]:
         "targets": [target("peak RSS", peak, TARGET_MIB, "<=", "MiB")],
         "notes": [
             f"Index files on disk: {index_bytes / MiB:.1f} MiB; RSS at the end "
-            f"{res['rss_now_mib']:.0f} MiB. 1.5 GB read as 1.5 GiB = 1536 MiB.",
+            f"{res['rss_now_mib']:.0f} MiB; VmHWM (peak of the child's own image) "
+            f"{'–' if hwm is None else f'{hwm:.0f}'} MiB. 1.5 GB read as 1.5 GiB = 1536 MiB.",
+            "Linux carries ru_maxrss over fork+exec, so the child's ru_maxrss is at least the "
+            f"bench process's RSS when it started the child ({parent_rss:.0f} MiB); the bench "
+            "runs this section first to keep that floor low, and VmHWM is not affected.",
         ],
     }
 

@@ -188,9 +188,7 @@ def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def chunk_document(
-    chunk: Chunk, text: str, documents: Sequence[Document]
-) -> Document | None:
+def chunk_document(chunk: Chunk, text: str, documents: Sequence[Document]) -> Document | None:
     """The printed document of the chunk's file whose line span overlaps the chunk most."""
     first, last = line_of(text, chunk.start), line_of(text, max(chunk.start, chunk.end - 1))
     best: Document | None = None

@@ -102,7 +102,9 @@ def run(ctx: Context) -> dict[str, Any]:
                 m[f"{metric}_ci95"] = _ci(vals)
         m["n"] = len(scores)
         summary[name] = m
-    log("retrieval: " + ", ".join(f"{k}: R@3 {v['retrieval_recall@3']}" for k, v in summary.items()))
+    log(
+        "retrieval: " + ", ".join(f"{k}: R@3 {v['retrieval_recall@3']}" for k, v in summary.items())
+    )
 
     def cell(name: str, metric: str) -> str:
         v = summary[name][metric]
@@ -161,4 +163,3 @@ def run(ctx: Context) -> dict[str, Any]:
         "targets": [],
         "notes": [n for n in notes if n],
     }
-

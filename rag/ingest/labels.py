@@ -428,10 +428,21 @@ def same_top_unit(a: str, b: str) -> bool:
     ``二、（一）`` ≈ ``二、（一）（3）``, and ``二、`` ≈ ``二、（三）``); boxes and other
     one-component labels only when equal.
     """
-    ca, cb = split_label(a), split_label(b)
+    ca, cb = _decimal_levels(split_label(a)), _decimal_levels(split_label(b))
     if not ca or not cb:
         return False
     if ca[0].startswith("第") and ca[0].endswith("条"):
         return ca[0] == cb[0]
     depth = min(2, len(ca), len(cb))
     return ca[:depth] == cb[:depth]
+
+
+def _decimal_levels(parts: list[str]) -> list[str]:
+    """``3.3.2`` is three levels deep (3 → 3.3 → 3.3.2), like ``一、（一）1.``."""
+    out: list[str] = []
+    for p in parts:
+        if re.fullmatch(r"\d+(\.\d+)+", p):
+            out.extend(p.split("."))
+        else:
+            out.append(p)
+    return out

@@ -492,7 +492,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                 records = gr.State([])
                 chatbot = gr.Chatbot(
                     label="对话",
-                    height=520,
+                    height=600,
                     elem_id="citizen-chat",
                     placeholder="**您好！** 请用中文提问，例如医保待遇、缴费年限、文件条款。",
                     examples=[{"text": q} for q in examples[:6]],
@@ -592,7 +592,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                             interactive=False,
                             wrap=True,
                             max_height=640,
-                            column_widths=["17%", "43%", "16%", "10%", "6%", "8%"],
+                            column_widths=["16%", "40%", "16%", "10%", "6%", "12%"],
                             elem_id="doc-table",
                         )
                     with gr.Column(scale=2):
