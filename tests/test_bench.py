@@ -34,6 +34,7 @@ from rag.bench.naive import (
     line_of,
     norm,
     rank_scores,
+    required_run,
     shares_run,
 )
 from rag.errors import InputError
@@ -82,6 +83,27 @@ def test_shares_run_needs_min_chars_in_a_row() -> None:
     assert shares_run(norm(chunk), norm(clause), 40)
     scattered = clause[:20] + "另起" + clause[30:50]
     assert not shares_run(norm(scattered), norm(clause), 40)
+
+
+def test_required_run() -> None:
+    assert required_run(200) == 40
+    assert required_run(80) == 40
+    assert required_run(68) == 34
+    assert required_run(30) == 20
+    assert required_run(12) == 12
+    assert required_run(0) == 0
+
+
+def test_shares_run_half_of_a_short_clause_cut_by_a_boundary() -> None:
+    clause = (
+        "用人单位在过渡期内可按本办法第十条规定选择一种类型参加职工基本医疗保险"
+        "需转换参保类型的在每年十二月办理"
+    )
+    n = len(norm(clause))
+    assert 40 < n < 80
+    head, tail = clause[: len(clause) // 2 + 2], clause[len(clause) // 2 + 2 :]
+    assert shares_run(norm("上一条的结尾" + head), norm(clause))
+    assert not shares_run(norm(tail[-10:] + "下一条"), norm(clause))
 
 
 def test_shares_run_short_clause_must_be_whole() -> None:

@@ -8,11 +8,13 @@ Deciding whether a chunk "is" a gold clause (retrieval metrics): a gold citation
 (document, clause) stands for the index clauses that the lenient metric accepts for it
 (same article or same top outline item, :func:`rag.eval.metrics.clause_match`); a chunk
 covers the citation when it comes from the same file as one of those clauses and shares at
-least ``min(40, len)`` consecutive characters with that clause's text, both in the
-evaluation's normal form (:func:`rag.eval.metrics.normalize_text`: no whitespace or
-punctuation, numerals unified). This is generous to the baseline: touching 40 characters
-of a long article counts as retrieving it, while the clause systems must rank the clause
-itself.
+least :func:`required_run` consecutive characters with that clause's text (40, or half
+of a clause shorter than 80 characters but at least 20, or all of a clause shorter than
+20), both in the evaluation's normal form (:func:`rag.eval.metrics.normalize_text`: no
+whitespace or punctuation, numerals unified). Half a short clause is enough so that a
+clause cut by a chunk boundary still counts. This is generous to the baseline: touching 40
+characters of a long article counts as retrieving it, while the clause systems must rank
+the clause itself.
 """
 
 from __future__ import annotations
@@ -94,14 +96,23 @@ def norm(text: str) -> str:
     return normalize_text(text)
 
 
-def shares_run(chunk_norm: str, clause_norm: str, min_chars: int = MIN_OVERLAP) -> bool:
-    """Whether the two normalised texts share ``min(min_chars, len(clause))`` consecutive chars.
+def required_run(length: int, min_chars: int = MIN_OVERLAP) -> int:
+    """Consecutive characters a chunk must share with a clause of ``length`` characters.
 
-    A clause shorter than ``min_chars`` must lie wholly inside the chunk.
+    ``min_chars`` (40) for long clauses, half of a shorter clause but at least
+    ``min_chars // 2``, and the whole clause when it is shorter than that:
+    ``required_run(200) == 40``, ``required_run(68) == 34``, ``required_run(30) == 20``,
+    ``required_run(12) == 12``.
     """
+    floor = min(length, min_chars // 2)
+    return min(min_chars, max(-(-length // 2), floor))
+
+
+def shares_run(chunk_norm: str, clause_norm: str, min_chars: int = MIN_OVERLAP) -> bool:
+    """Whether the normalised texts share :func:`required_run` consecutive characters."""
     if not clause_norm or not chunk_norm:
         return False
-    n = min(min_chars, len(clause_norm))
+    n = required_run(len(clause_norm), min_chars)
     if len(chunk_norm) < n:
         return False
     if n == len(clause_norm):

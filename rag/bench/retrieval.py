@@ -131,8 +131,8 @@ def run(ctx: Context) -> dict[str, Any]:
         "95% bootstrap CIs in brackets.",
         "Clause rows: lenient match (same article or same top outline item, `same_top_unit`).",
         "Naive row: a chunk counts for a gold clause when it comes from the same file and "
-        "shares ≥ min(40, len) consecutive normalised characters with a clause the lenient "
-        "rule accepts (generous to the baseline).",
+        "shares a run of consecutive normalised characters (40, or half of a clause shorter "
+        "than 80) with a clause the lenient rule accepts (generous to the baseline).",
         f"Gold citations reachable by some naive chunk at all: {reachable:.3f}."
         if reachable is not None
         else "",
