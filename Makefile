@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 # not possible offline); install it when missing and we are allowed to.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji) || \
 	    echo "chromium not installed: the browser test will be skipped"; }
 
 pytest: $(STAMP) browser

@@ -377,6 +377,37 @@ def compare(
         typer.echo(format_comparison(c))
 
 
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+) -> None:
+    """Start the web app (citizen chat, clerk console, documents) and the HTTP API."""
+    from rag.interfaces.server import serve as run_server
+
+    s = _settings()
+    if not (s.index_dir / "manifest.json").exists():
+        raise RagError("no index yet: run `rag ingest` and `rag index` first (or `make run`)")
+    run_server(s, host, port)
+
+
+feedback_app = typer.Typer(help="Feedback given in the web app.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+@friendly
+def feedback_export(
+    gold: Annotated[bool, typer.Option("--gold/--raw", help="gold-file draft lines")] = True,
+) -> None:
+    """Print the feedback as JSONL: by default a draft gold file for a person to check."""
+    from rag.interfaces.feedback import export_feedback
+
+    for row in export_feedback(_settings(), gold=gold):
+        typer.echo(json.dumps(row, ensure_ascii=False))
+
+
 def _clause_json(c: Any) -> dict[str, Any]:
     return {
         "doc_no": c.doc_no,

@@ -279,10 +279,10 @@ def test_gate(tmp_path: Path, gold_file: Path, items: list[GoldItem]) -> None:
     assert fails[0].startswith("key_fact_recall = 0.5 below floor 0.9")
     assert any(f.startswith("latency_total_p95_ms") for f in fails)
     assert gate(run.summary, strict) == fails  # a Summary object works too
-    # the shipped floors file parses
+    # the shipped floors file parses, with rates in [0, 1]
     floors = read_floors(ROOT / "eval" / "floors.toml")
-    assert floors["floors"]["key_fact_recall"] == 0.6
-    assert floors["ceilings"]["false_refusal_rate"] == 0.2
+    assert 0 < floors["floors"]["key_fact_recall"] <= 1
+    assert 0 <= floors["ceilings"]["false_refusal_rate"] < 1
 
 
 def test_gate_unmeasured_metric_fails(tmp_path: Path, items: list[GoldItem]) -> None:

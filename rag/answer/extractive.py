@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from rag.answer.figures import figures
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.models import Answer, Citation, Hit
+from rag.retrieve.query import PLACES
 
 # Words in nearly every question, or question/colloquial words: say nothing about
 # which clause answers.
@@ -36,17 +37,10 @@ _GENERIC = frozenset(
     """.split()
 )
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
-
-PLACES = tuple(
-    """
-    北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南
-    广东 海南 四川 贵州 云南 陕西 甘肃 青海 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 台湾 杭州 宁波
-    温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水 南京 苏州 无锡 深圳 广州 武汉 成都 西安 厦门
-    青岛 大连 沈阳 长沙 郑州 济南 合肥 福州 南昌 新余 桐乡 海宁 平湖 嘉善 海盐
-    """.split()
-)
 _YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
-_DOC_REF_RE = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号|\d+\s*号文?")
+_DOC_REF_RE = re.compile(
+    r"[\u4e00-\u9fff]{1,10}[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号|\d+\s*号文?"
+)
 _CLAUSE_REF_RE = re.compile(r"第\s*[一二三四五六七八九十百零\d]+\s*[条章款项]")
 
 # What kind of figure a question asks for, and the units that answer it.
@@ -55,7 +49,8 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     "money": (
         re.compile(
             r"多少钱|[交缴付补]多少|多少元|几元|多少奖励|奖励多少|多少补贴|"
-            r"(起付线|起付标准|限额|费用|金额|标准|补贴|津贴|工资|奖励|奖金|资金)[^，。？]{0,6}(多少|几)"
+            r"(起付线|起付标准|限额|费用|金额|标准|补贴|津贴|工资|奖励|奖金|资金)"
+            r"[^，。？]{0,6}(多少|几)"
         ),
         ("元",),
     ),
@@ -88,7 +83,9 @@ class Scored:
     score: float
 
 
-_ITEM_START = re.compile(r"^\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)")
+_ITEM_START = re.compile(
+    r"^\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
+)
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -122,11 +119,15 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
     for a, b in _sentence_spans(text):
         sent = text[a:b].strip()
         last = text[units[-1][0] : units[-1][1]].strip() if units else ""
-        if units and (
-            (open_list and _ITEM_START.match(sent))
-            or (last.endswith(("：", ":")) and not open_list)
-            or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
-        ) and len(last) + len(sent) <= max_chars:
+        if (
+            units
+            and (
+                (open_list and _ITEM_START.match(sent))
+                or (last.endswith(("：", ":")) and not open_list)
+                or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
+            )
+            and len(last) + len(sent) <= max_chars
+        ):
             units[-1] = (units[-1][0], b)
         else:
             units.append((a, b))
@@ -166,7 +167,8 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
         if kind == "ratio" and re.search(r"[一二三四五六七八九]成|全额|全部|不予", sentence):
             return True
         if kind == "duration" and re.search(
-            r"\d{4}年\d{1,2}月\d{1,2}日|次月|当月|当年|每年|每月|每季度|每半年|定期|及时|即时", sentence
+            r"\d{4}年\d{1,2}月\d{1,2}日|次月|当月|当年|每年|每月|每季度|每半年|定期|及时|即时",
+            sentence,
         ):
             return True
     return False
@@ -285,6 +287,20 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: list[Hit], *, mode: str = "extractive") -> Answer:
         needs = analyse(question)
+        pinned = [h for h in hits if "lookup" in h.sources]
+        if pinned:
+            # the question named the document and clause: answer from it alone, read out
+            # in order (a clerk reads the clause; 800 characters at most)
+            units = sorted(
+                self.score_sentences(question, pinned, needs), key=lambda s: (s.hit_rank, s.pos)
+            )
+            total, keep = 0, list[Scored]()
+            for u in units:
+                if keep and total + len(u.text) > 800:
+                    break
+                keep.append(u)
+                total += len(u.text)
+            return self._compose(question, pinned, keep, mode=mode)
         usable = self._years_ok(needs, self._place_ok(needs, hits))
         if not usable:
             return self.refuse(question, hits, mode=mode)
@@ -297,7 +313,15 @@ class ExtractiveAnswerer:
         # the clauses actually cited must cover the question's key words
         if not picked or self.coverage(question, cited) < self.min_coverage:
             return self.refuse(question, hits, mode=mode)
-        picked.sort(key=lambda s: (s.hit_rank, s.pos))
+        return self._compose(question, usable, picked, mode=mode)
+
+    def _compose(
+        self, question: str, usable: list[Hit], picked: list[Scored], *, mode: str = "extractive"
+    ) -> Answer:
+        """The answer text: the picked units in clause order, each with its citation."""
+        if not picked:
+            return self.refuse(question, usable, mode=mode)
+        picked = sorted(picked, key=lambda s: (s.hit_rank, s.pos))
         citations: list[Citation] = []
         index_of: dict[int, int] = {}
         parts: list[str] = []

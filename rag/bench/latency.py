@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rag.bench.common import Stopwatch, latency_summary, log, target
+from rag.bench.common import Stopwatch, fmt, latency_summary, log, target
 from rag.bench.context import Context
 
 WARMUP = 5
@@ -116,17 +116,18 @@ def run(ctx: Context) -> dict[str, Any]:
         "bm25": "… BM25 (tokenise + score + top-n)",
         "fusion": "… look-up + RRF fusion",
     }
-    rows = [[names[k], v["p50"], v["p95"], v["mean"], v["max"]] for k, v in st.items()]
+
+    def ms(stat: dict[str, Any]) -> list[str]:
+        return [fmt(stat[key], 2) for key in ("p50", "p95", "mean", "max")]
+
+    rows = [[names[k], *ms(v)] for k, v in st.items()]
     ask_names = {
         "total": "ask total (timings_ms)",
         "retrieve": "… retrieve",
         "answer": "… extractive answer",
         "wall": "ask wall time (outside)",
     }
-    rows_ask = [
-        [ask_names[k], at[k]["p50"], at[k]["p95"], at[k]["mean"], at[k]["max"]]
-        for k in ("total", "retrieve", "answer", "wall")
-    ]
+    rows_ask = [[ask_names[k], *ms(at[k])] for k in ("total", "retrieve", "answer", "wall")]
     cols = ["stage", "p50 ms", "p95 ms", "mean ms", "max ms"]
     return {
         "params": {

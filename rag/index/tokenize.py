@@ -42,7 +42,7 @@ STOPWORDS: frozenset[str] = frozenset(
     吗 呢 吧 啊 呀 哦 嘛 么 啥 什么 怎么 怎样 怎么样 如何 哪 哪些 哪里 多少 几 是否 有没有
     请问 请 想 知道 一下 问 谢谢
     第 条 款 项 号
-    """.split()  # noqa: SIM905 - a word list reads better as one block
+    """.split()
 )
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
