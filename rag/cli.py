@@ -408,6 +408,29 @@ def feedback_export(
         typer.echo(json.dumps(row, ensure_ascii=False))
 
 
+@app.command()
+@friendly
+def bench(
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="section(s), repeatable or comma-separated")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="scale at 100k only")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="results directory")] = None,
+    gold: Annotated[Path | None, typer.Option("--gold", help="gold JSONL")] = None,
+) -> None:
+    """Benchmarks (quality, build time, latency, memory, scale); results to bench/results/."""
+    from rag.bench import DEFAULT_OUT, run_bench
+
+    sections = [x.strip() for o in (only or []) for x in o.split(",") if x.strip()] or None
+    results = run_bench(_settings(), sections, quick, out or DEFAULT_OUT, gold=gold)
+    failed = [name for name, r in results.items() if isinstance(r, dict) and r.get("error")]
+    for name in results:
+        mark = "error: " + str(results[name].get("error")) if name in failed else "ok"
+        typer.echo(f"{name}: {mark}")
+    if failed:
+        raise typer.Exit(1)
+
+
 def _clause_json(c: Any) -> dict[str, Any]:
     return {
         "doc_no": c.doc_no,
