@@ -106,7 +106,7 @@ def ingest(
 def clean(file: Path) -> None:
     """Print the repaired text of one file to stdout."""
     from rag.ingest.clean import repair_text
-    from rag.ingest.pipeline import read_text
+    from rag.ingest.source import read_text
 
     sys.stdout.write(repair_text(read_text(file)))
 

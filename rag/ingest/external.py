@@ -34,6 +34,7 @@ from rag.ingest.outline import (
     join_lines,
     split_clauses,
 )
+from rag.ingest.source import read_text
 from rag.models import SourceSpan
 
 __all__ = ["DocDraft", "issuer_from_doc_no", "parse_date", "parse_external"]
@@ -109,17 +110,7 @@ class _Header:
 
 
 def _read(path: Path) -> list[str]:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CorpusError(f"{path.name}: cannot read file ({e.strerror or e})") from e
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{path.name}: not UTF-8 text (byte {e.start})") from e
-    if "\x00" in text:
-        raise CorpusError(f"{path.name}: binary file, not text")
-    return text.splitlines()
+    return read_text(path).splitlines()
 
 
 def _parse_header(lines: list[str]) -> tuple[_Header, int]:

@@ -17,8 +17,9 @@ from rag.ingest.external import parse_external
 from rag.ingest.labels import cn_to_int
 from rag.ingest.mojibake import clean_file_text
 from rag.ingest.outline import Line, split_clauses
+from rag.ingest.source import read_text
 from rag.ingest.store import Corpus, SourceRecord
-from rag.models import Clause, Document, SourceSpan
+from rag.models import Document, SourceSpan
 
 SUFFIXES = (".txt", ".md")
 _ATTACH_TITLE_RE = re.compile(
@@ -37,21 +38,6 @@ class FileSummary:
     repaired: bool = False
     warnings: list[str] = field(default_factory=list)
     error: str = ""
-
-
-def read_text(path: Path) -> str:
-    """Read a UTF-8 text file; one-line ``CorpusError`` naming the file otherwise."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CorpusError(f"{path}: cannot read file ({e.strerror or e})") from e
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{path}: not UTF-8 text (byte {e.start}); convert it to UTF-8") from e
-    if "\x00" in text:
-        raise CorpusError(f"{path}: binary file, not text")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def is_gazette(lines: list[str]) -> bool:
@@ -130,71 +116,22 @@ def _without_signature(lines: list[Line]) -> list[Line]:
 
 
 def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
-    d = Document(
+    parts = [
+        (title, [rc for rc in split_clauses(_without_signature(lines)) if rc.text.strip()])
+        for title, lines in _parts(doc)
+    ]
+    draft = DocDraft(
         doc_no=doc.doc_no,
         title=doc.title,
         issuer=doc.issuer,
         date=doc.date,
         kind=doc.kind,
         source=source,
+        parts=parts,
         span=SourceSpan(source, doc.start_line, doc.end_line),
+        text="\n".join(_squash(ln.text) for ln in doc.title_lines + doc.body if ln.text.strip()),
     )
-    seq = 0
-    for p, (ptitle, lines) in enumerate(_parts(doc)):
-        if ptitle:
-            d.attachments.append(ptitle)
-        for rc in split_clauses(_without_signature(lines)):
-            if not rc.text.strip():
-                continue
-            d.clauses.append(
-                Clause(
-                    doc_no=d.doc_no,
-                    doc_title=d.title,
-                    label=rc.label,
-                    text=rc.text,
-                    part=p,
-                    part_title=ptitle,
-                    headings=list(rc.headings),
-                    span=SourceSpan(source, rc.start_line, rc.end_line),
-                    seq=seq,
-                )
-            )
-            seq += 1
-    d.text = "\n".join(_squash(ln.text) for ln in doc.title_lines + doc.body if ln.text.strip())
-    return d
-
-
-def _from_draft(dr: DocDraft) -> Document:
-    d = Document(
-        doc_no=dr.doc_no,
-        title=dr.title,
-        issuer=dr.issuer,
-        date=dr.date,
-        kind=dr.kind,
-        source=dr.source,
-        span=dr.span,
-        text=dr.text,
-    )
-    seq = 0
-    for p, (ptitle, raw) in enumerate(dr.parts):
-        if p > 0 and ptitle:
-            d.attachments.append(ptitle)
-        for rc in raw:
-            d.clauses.append(
-                Clause(
-                    doc_no=d.doc_no,
-                    doc_title=d.title,
-                    label=rc.label,
-                    text=rc.text,
-                    part=p,
-                    part_title=ptitle if p > 0 else "",
-                    headings=list(rc.headings),
-                    span=SourceSpan(dr.source, rc.start_line, rc.end_line),
-                    seq=seq,
-                )
-            )
-            seq += 1
-    return d
+    return draft.to_document()
 
 
 def _article_gaps(d: Document) -> list[str]:
@@ -238,7 +175,7 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
         warnings += issue.warnings
         docs += _listed_not_printed(issue.listed, docs, path.name, warnings)
     else:
-        docs = [_from_draft(dr) for dr in parse_external(path, text=repaired)]
+        docs = [dr.to_document() for dr in parse_external(path, text=repaired)]
     for d in docs:
         if d.printed:
             warnings += _article_gaps(d)
