@@ -163,3 +163,11 @@ def test_dev_set_passes_the_release_gate(real_home: Path, tmp_path: Path) -> Non
     summary = json.loads((tmp_path / "run" / "summary.json").read_text("utf-8"))
     assert summary["n_items"] >= 150
     assert (tmp_path / "run" / "report.html").stat().st_size > 1000
+
+
+def test_langchain_runnable_chain_gives_the_same_answer(real_assistant: Assistant) -> None:
+    q = "职工医保住院起付标准是多少？"
+    via_chain = real_assistant.chain(k=5).invoke({"question": q})
+    direct = real_assistant.ask(q, k=5)
+    assert via_chain.answer == direct.answer
+    assert [c.clause for c in via_chain.citations] == [c.clause for c in direct.citations]

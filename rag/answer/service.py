@@ -7,7 +7,6 @@ steps are also exposed as a LangChain Runnable chain (``Assistant.chain``).
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +61,6 @@ class Assistant:
         self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
         self.home = settings.home_region
         self.answerer = ExtractiveAnswerer(min_coverage=settings.refuse_threshold)
-        self._lock = threading.Lock()
 
     # -- stages --------------------------------------------------------------------
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
