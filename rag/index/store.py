@@ -237,8 +237,13 @@ def _make_faiss(kind: str, vectors: np.ndarray) -> Any:
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.train(vectors)
     index.add(vectors)
-    index.nprobe = min(nlist, 16)
+    index.nprobe = min(nlist, IVF_NPROBE)
     return index
+
+
+# Lists probed per IVF query. `rag bench --only scale` measured (IVF, 8-bit, ~4·sqrt(n)
+# lists) recall@10 0.96 at 100k and 0.97 at 1M with 256 probes, against 0.53/0.76 with 16.
+IVF_NPROBE = 256
 
 
 def tune_faiss(index: Any, candidates: int = 50) -> None:
@@ -248,7 +253,7 @@ def tune_faiss(index: Any, candidates: int = 50) -> None:
     if isinstance(index, faiss.IndexHNSWFlat):
         index.hnsw.efSearch = max(128, candidates)
     elif isinstance(index, faiss.IndexIVFFlat):
-        index.nprobe = min(index.nlist, 16)
+        index.nprobe = min(index.nlist, IVF_NPROBE)
 
 
 def _write_json(path: Path, obj: Any) -> None:
