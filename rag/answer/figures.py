@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _CN_DIGITS.update({"六": 6, "七": 7, "八": 8, "九": 9})
@@ -68,12 +69,12 @@ def normalize(text: str) -> str:
     t = re.sub(r"百分之(\d+(?:\.\d+)?)", r"\1%", t)
     t = re.sub(rf"百分之([{_CN_NUM}]+)", pct, t)
 
-    def wan(m: re.Match[str]) -> str:
-        v = float(m.group(1)) * 10_000
-        return f"{v:.0f}" if v == int(v) else f"{v:g}"
+    def scale(m: re.Match[str]) -> str:
+        v = (Decimal(m.group(1)) * (10_000 if m.group(2) == "万" else 100_000_000)).normalize()
+        return str(int(v)) if v == v.to_integral_value() else format(v, "f")
 
-    # 1万元 and 一万元 meet in the same form: 10000元
-    t = re.sub(r"(\d+(?:\.\d+)?)万(?=元|人|户|吨|平方米|千瓦)", wan, t)
+    # 1万元, 1.5万人, 2亿元 written out, so they meet 一万元 (read below) in one form
+    t = re.sub(r"(\d+(?:\.\d+)?)(万|亿)", scale, t)
 
     def num(m: re.Match[str]) -> str:
         v = cn_number(m.group(1))

@@ -25,10 +25,9 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rag.answer.figures import UNITS, cn_number, figures, normalize
+from rag.answer.figures import cn_number, figures, normalize
 from rag.answer.prompt import REFUSAL_TOKEN, build_prompt, prompt_inputs
 from rag.errors import LLMError
 from rag.models import Answer, Citation, Hit
@@ -46,10 +45,7 @@ _SENT_RE = re.compile(rf"[^。！？!?\n]*(?:[。！？!?]+[”’」』）)]*(?
 _PUNCT = re.compile(r"[\s。，,.！!？?：:；;“”\"'‘’「」]+")
 
 _CN = "零〇一二两三四五六七八九十百千万"
-_CN_DIGIT = dict(zip("零〇一二三四五六七八九", "00123456789", strict=True))
 _ARTICLE_RE = re.compile(rf"第([{_CN}]+)(条|款|项|章|节|号)")
-_CN_DECIMAL_RE = re.compile(rf"(百分之)?([{_CN}]+)点([零〇一二三四五六七八九]+)(%|{UNITS})?")
-_SCALE_RE = re.compile(r"(\d+(?:\.\d+)?)(万|亿)")
 
 
 @dataclass
@@ -87,11 +83,6 @@ class Verdict:
 
 
 # -- figures ----------------------------------------------------------------------------
-def _fmt(v: Decimal) -> str:
-    v = v.normalize()
-    return str(int(v)) if v == v.to_integral_value() else format(v, "f")
-
-
 def prenormalize(text: str) -> str:
     """Forms :func:`rag.answer.figures.normalize` does not handle, made comparable.
 
@@ -112,25 +103,10 @@ def prenormalize(text: str) -> str:
         v = cn_number(m.group(1))
         return f"第{v}{m.group(2)}" if v is not None else m.group(0)
 
-    def decimal(m: re.Match[str]) -> str:
-        whole = cn_number(m.group(2))
-        if whole is None:
-            return m.group(0)
-        frac = "".join(_CN_DIGIT[c] for c in m.group(3))
-        unit = "%" if m.group(1) else (m.group(4) or "")
-        return f"{whole}.{frac}{unit}"
-
-    def scale(m: re.Match[str]) -> str:
-        try:
-            v = Decimal(m.group(1)) * (10_000 if m.group(2) == "万" else 100_000_000)
-        except InvalidOperation:  # pragma: no cover - the regex only matches numbers
-            return m.group(0)
-        return _fmt(v)
-
     t = _ARTICLE_RE.sub(article, t)
-    t = _CN_DECIMAL_RE.sub(decimal, t)
-    t = _SCALE_RE.sub(scale, t)  # before normalize(), which reads 1万元 as 1 + 万(=0)元
-    t = normalize(t)  # Chinese numerals before units (五万元 → 50000元, 三十日 → 30日)
+    # decimals (百分之五点五 → 5.5%), 万/亿 (1.5万元 → 15000元) and Chinese numerals
+    # before units (五万元 → 50000元, 三十日 → 30日)
+    t = normalize(t)
     t = re.sub(r"(\d)天", r"\1日", t)
     return t
 
