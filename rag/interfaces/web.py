@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -318,24 +318,33 @@ def _doc_meta(doc: Document) -> str:
     return " · ".join(_esc(b) for b in bits if b)
 
 
+def _with_section_marks(doc: Document, *, indent: bool) -> Iterator[tuple[Clause, list[str]]]:
+    """Each clause with the HTML of the part title and headings that open before it."""
+    part_title: str | None = None
+    headings: list[str] = []
+    for c in doc.clauses:
+        marks: list[str] = []
+        if c.part_title != part_title:
+            part_title = c.part_title
+            if c.part and part_title:
+                marks.append(f'<div class="v-part">{_esc(part_title)}</div>')
+            headings = []
+        for i, h in enumerate(c.headings):
+            if i >= len(headings) or headings[i] != h:
+                style = f' style="margin-left:{i}em"' if indent else ""
+                marks.append(f'<div class="v-heading"{style}>{_esc(h)}</div>')
+        headings = list(c.headings)
+        yield c, marks
+
+
 def _repaired_pane(doc: Document, target: Clause | None) -> str:
     out = [
         '<div class="viewer-box" id="viewer-repaired">',
         f'<div class="viewer-title">{_esc(doc.title)}</div>',
         f'<div class="viewer-meta">修复后文本（阅读顺序） · {_doc_meta(doc)}</div>',
     ]
-    part_title: str | None = None
-    headings: list[str] = []
-    for c in doc.clauses:
-        if c.part_title != part_title:
-            part_title = c.part_title
-            if c.part and part_title:
-                out.append(f'<div class="v-part">{_esc(part_title)}</div>')
-            headings = []
-        for i, h in enumerate(c.headings):
-            if i >= len(headings) or headings[i] != h:
-                out.append(f'<div class="v-heading">{_esc(h)}</div>')
-        headings = list(c.headings)
+    for c, marks in _with_section_marks(doc, indent=False):
+        out.extend(marks)
         is_target = target is not None and c is target
         attrs = ' class="v-clause cited" id="cited-clause"' if is_target else ' class="v-clause"'
         tag = (
@@ -407,18 +416,8 @@ def outline_html(doc: Document) -> str:
     ]
     if not doc.printed:
         out.append("<p>本文件只在目录中列出，正文未刊登，没有可引用的条款。</p>")
-    part_title: str | None = None
-    headings: list[str] = []
-    for c in doc.clauses:
-        if c.part_title != part_title:
-            part_title = c.part_title
-            if c.part and part_title:
-                out.append(f'<div class="v-part">{_esc(part_title)}</div>')
-            headings = []
-        for i, h in enumerate(c.headings):
-            if i >= len(headings) or headings[i] != h:
-                out.append(f'<div class="v-heading" style="margin-left:{i}em">{_esc(h)}</div>')
-        headings = list(c.headings)
+    for c, marks in _with_section_marks(doc, indent=True):
+        out.extend(marks)
         snippet = c.text.replace("\n", " ")
         if snippet.startswith(c.label):
             snippet = snippet[len(c.label) :].strip()
