@@ -21,10 +21,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.answer.categories import Category, mentioned, named
 from rag.answer.figures import figures
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.models import Answer, Citation, Hit
-from rag.retrieve.query import PLACES
+from rag.retrieve.query import PLACES, load_synonyms
 
 # Words in nearly every question, or question/colloquial words: say nothing about
 # which clause answers.
@@ -36,6 +37,10 @@ _GENERIC = frozenset(
     怎样 哪里 哪个 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销 能否 标准
     """.split()
 )
+# Parts of speech of a question's frame rather than its topic: adverbs, numerals and
+# measure words, time and direction words, pronouns, function words, person names
+# (jieba tags colloquial fragments such as 段时间 as names).
+_FRAME_POS = ("d", "m", "q", "t", "f", "r", "c", "p", "u", "y", "e", "o", "x", "nr")
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
 _YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
 _DOC_REF_RE = re.compile(
@@ -49,17 +54,19 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     "money": (
         re.compile(
             r"多少钱|[交缴付补]多少|多少元|几元|多少奖励|奖励多少|多少补贴|"
-            r"(起付线|起付标准|限额|费用|金额|标准|补贴|津贴|工资|奖励|奖金|资金)"
+            r"(起付线|起付标准|费用|金额|补贴|津贴|工资|奖励|奖金|资金)"
             r"[^，。？]{0,6}(多少|几)"
         ),
         ("元",),
     ),
+    # "标准是多少", "限额多少": a figure with any unit (元, 平方米, %) answers
+    "amount": (re.compile(r"(标准|限额|规模|面积|指标|目标)[^，。？]{0,6}(多少|几)"), ("",)),
     "duration": (
         re.compile(r"多少年|几年|多少天|几天|多长时间|多久|几个月|多少个月|多长|期限|满多少"),
         ("年", "月", "日", "天", "周岁", "岁", "工作日", "小时"),
     ),
     "count": (
-        re.compile(r"几种|多少种|几项|多少项|几类|多少类|几家|几次|多少次|多少个|几个"),
+        re.compile(r"几种|多少种|几项|多少项|几类|多少类|几家|几次|多少次|多少个|(?<!哪)几个"),
         ("种", "项", "类", "家", "次", "个", "件", "所", "人", "户"),
     ),
 }
@@ -73,6 +80,7 @@ class Needs:
     places: list[str] = field(default_factory=list)
     years: list[str] = field(default_factory=list)
     quantity: list[str] = field(default_factory=list)  # kinds from QUANTITY_KINDS
+    categories: list[Category] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +89,7 @@ class Scored:
     pos: int
     text: str
     score: float
+    coverage: float = 1.0  # of the question's key terms by the sentence's clause
 
 
 _ITEM_START = re.compile(
@@ -150,7 +159,7 @@ def analyse(question: str) -> Needs:
     places = [p for p in PLACES if p in q]
     years = list(dict.fromkeys(_YEAR_RE.findall(q)))
     kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
-    return Needs(places, years, kinds)
+    return Needs(places, years, kinds, named(q))
 
 
 def has_figure_of(sentence: str, kinds: list[str]) -> bool:
@@ -160,6 +169,8 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
         m = _FIG_UNIT.match(f)
         if m and m.group(1):
             units.append(m.group(1))
+            if m.group(1).startswith("个") and len(m.group(1)) > 1:
+                units.append(m.group(1)[1:])  # 6个月 is a duration as well as a count
     for kind in kinds:
         wanted = QUANTITY_KINDS[kind][1]
         if any(u.startswith(wanted) for u in units):
@@ -167,7 +178,8 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
         if kind == "ratio" and re.search(r"[一二三四五六七八九]成|全额|全部|不予", sentence):
             return True
         if kind == "duration" and re.search(
-            r"\d{4}年\d{1,2}月\d{1,2}日|次月|当月|当年|每年|每月|每季度|每半年|定期|及时|即时",
+            r"\d{4}年\d{1,2}月\d{1,2}日|次月|当月|当年|每年|每月|每季度|半年|定期|及时|即时|"
+            r"个自然月|次年|下一年度",
             sentence,
         ):
             return True
@@ -191,6 +203,7 @@ class ExtractiveAnswerer:
         max_chars: int = 420,
         context: int = 3,
         whole_clause: int = 300,
+        topic_weight: float = 0.3,
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
         self.min_coverage = min_coverage
@@ -198,43 +211,64 @@ class ExtractiveAnswerer:
         self.max_chars = max_chars
         self.context = context  # how many top hits the answer may draw on
         self.whole_clause = whole_clause
+        self.topic_weight = topic_weight
 
     # -- question analysis -------------------------------------------------------------
     def key_terms(self, question: str) -> list[str]:
-        """Content words of the question: no references, question words or generic words."""
+        """Content words of the question: no references, question words or generic words.
+
+        Adverbs, measure words, pronouns and the like (马上, 两个, 自己) are the
+        colloquial frame of a question, not its topic, and are left out.
+        """
         q = _CLAUSE_REF_RE.sub(" ", _DOC_REF_RE.sub(" ", question))
         words = [
-            t
-            for t in self.tok.words(q)
-            if len(t) >= 2 and t not in _GENERIC and not re.fullmatch(r"[\d.%]+", t)
+            w
+            for w, pos in self.tok.tagged(q)
+            if len(w) >= 2
+            and not pos.startswith(_FRAME_POS)
+            and w not in _GENERIC
+            and not re.fullmatch(r"[\d.%]+", w)
         ]
-        # search mode yields a word and its parts: keep the longest forms only
-        words = [w for w in words if not any(w != o and w in o for o in words)]
         return list(dict.fromkeys(words))
 
     def coverage(self, question: str, hits: list[Hit]) -> float:
-        """Share of the question's key terms (weighted by length) found in the top clauses."""
+        """Share of the question's key terms found in the top clauses (or their synonyms)."""
         terms = self.key_terms(question)
         if not terms:
             return 1.0 if hits else 0.0
         pool = re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits[: self.context]))
-        got = [t for t in terms if t in pool or self._bigram_hit(t, pool)]
         # each missing word counts: a long covered term must not hide a missing one
-        return len(got) / len(terms)
+        return sum(self._found(t, pool) for t in terms) / len(terms)
+
+    def _found(self, term: str, pool: str) -> bool:
+        if term in pool or self._spread_hit(term, pool):
+            return True
+        # a citizen's word for what the texts call otherwise (医保卡 → 医疗保障凭证)
+        return any(
+            alt in pool
+            for word, official in load_synonyms()
+            if word in term or term in word
+            for alt in official.split()
+        )
 
     @staticmethod
-    def _bigram_hit(term: str, pool: str) -> bool:
-        """A term counts when most of its character bigrams occur (失业金 ~ 失业保险金)."""
+    def _spread_hit(term: str, pool: str) -> bool:
+        """A term counts when its characters occur in order, close together.
+
+        失业金 is in 失业保险金 and 报销比例 in 报销的比例, but 最低工资 is not in a text
+        that says 最低 in one place and 工资 in another.
+        """
         if len(term) < 3:
             return False
-        grams = [term[i : i + 2] for i in range(len(term) - 1)]
-        return sum(g in pool for g in grams) >= 0.5 * len(grams)
+        return re.search("[^。；，]{0,3}".join(map(re.escape, term)), pool) is not None
 
     # -- answering -------------------------------------------------------------------
     def score_sentences(self, question: str, hits: list[Hit], needs: Needs) -> list[Scored]:
         q_tokens = set(self.tok.tokens(question))
         out: list[Scored] = []
         for rank, h in enumerate(hits[: self.context]):
+            # a clause that holds all of the question's key words is the likelier source
+            cov = self.coverage(question, [h])
             text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
             units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)
@@ -249,7 +283,8 @@ class ExtractiveAnswerer:
                     bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
                 prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
                 short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
-                out.append(Scored(rank, pos, sent, base + bonus + prior - short))
+                score = base + bonus + prior + self.topic_weight * cov - short
+                out.append(Scored(rank, pos, sent, score, cov))
         return out
 
     def _place_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
@@ -266,14 +301,28 @@ class ExtractiveAnswerer:
             return []
         return [h for h in hits if any(y in _doc_text(h) for y in needs.years)]
 
+    def _categories_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
+        """Hits about the categories the question names (职工 not 城乡居民, 住院 not 门诊)."""
+        axes = {c.axis for c in needs.categories}
+        if not axes:
+            return hits
+        keep = []
+        for h in hits:
+            about = mentioned(_doc_text(h))
+            if all(any(c in about for c in needs.categories if c.axis == a) for a in axes):
+                keep.append(h)
+        return keep
+
     def _pick(self, ranked: list[Scored], needs: Needs) -> list[Scored]:
         best = ranked[0].score
+        # a clause holding far fewer of the question's words than another is not cited
+        topical = max(s.coverage for s in ranked)
         picked: list[Scored] = []
         total = 0
         for s in ranked:
             if len(picked) >= self.max_sentences or s.score < 0.7 * best:
                 break
-            if total + len(s.text) > self.max_chars and picked:
+            if (total + len(s.text) > self.max_chars and picked) or s.coverage < 0.5 * topical:
                 continue
             picked.append(s)
             total += len(s.text)
@@ -301,7 +350,7 @@ class ExtractiveAnswerer:
                 keep.append(u)
                 total += len(u.text)
             return self._compose(question, pinned, keep, mode=mode)
-        usable = self._years_ok(needs, self._place_ok(needs, hits))
+        usable = self._categories_ok(needs, self._years_ok(needs, self._place_ok(needs, hits)))
         if not usable:
             return self.refuse(question, hits, mode=mode)
         scored = self.score_sentences(question, usable, needs)

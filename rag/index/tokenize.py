@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import jieba
+    import jieba.posseg
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_USERDICT = PROJECT_ROOT / "index" / "userdict.txt"
@@ -85,6 +86,8 @@ class PolicyTokenizer:
         self._jieba.initialize()
         if self.userdict is not None:
             self._jieba.load_userdict(str(self.userdict))
+        self._pos: jieba.posseg.POSTokenizer | None = None
+        self._pos_lock = threading.Lock()
         self.signature = (
             f"jieba-{_jieba.__version__}/v{TOKENIZER_VERSION}"
             f"/search={int(search_mode)}/bigrams={int(bigrams)}/hmm={int(hmm)}"
@@ -104,6 +107,20 @@ class PolicyTokenizer:
             if tok and tok not in STOPWORDS and _WORDISH.search(tok):
                 out.append(tok)
         return out
+
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """(word, part of speech) pairs of ``text`` (normalised), jieba's precise mode.
+
+        Used to tell a question's content words (nouns, verbs) from its colloquial
+        frame (adverbs, measure words, pronouns); built on the same user dictionary.
+        """
+        import jieba.posseg
+
+        with self._pos_lock:
+            if self._pos is None:
+                self._pos = jieba.posseg.POSTokenizer(self._jieba)
+            pos = self._pos
+        return [(p.word.strip(), p.flag) for p in pos.cut(normalize(text), HMM=self.hmm)]
 
     def tokens(self, text: str) -> list[str]:
         """All index tokens of ``text``: jieba words, then CJK character bigrams."""

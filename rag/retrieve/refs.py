@@ -11,13 +11,24 @@ import re
 from collections.abc import Sequence
 
 from rag.ingest.docno import find_doc_nos
-from rag.ingest.labels import canonical_clause_query
+from rag.ingest.labels import canonical_clause_query, cn_to_int, int_to_cn
 from rag.models import Clause
 
 _SHORT_RE = re.compile(r"(?<![\d〔〕])(\d{1,4})\s*号(?:文|文件)?")
 _CLAUSE_RE = re.compile(
     r"第\s*([一二三四五六七八九十百零\d]+)\s*条(?:\s*[（(]\s*([一二三四五六七八九十]+)\s*[)）])?"
 )
+
+_ARTICLE_RE = re.compile(r"第[一二三四五六七八九十百零]+条")
+
+
+def _outline_part(number: str) -> str:
+    """``三`` or ``3`` → the outline label ``三、`` ("" when not a number up to 99)."""
+    try:
+        n = int(number) if number.isdigit() else cn_to_int(number)
+    except ValueError:
+        return ""
+    return f"{int_to_cn(n)}、" if 0 < n <= 99 else ""
 
 
 class ReferenceLookup:
@@ -58,5 +69,9 @@ class ReferenceLookup:
                 if not hit:  # an article split into items: pin its items
                     base = next(iter(wanted), "")
                     hit = [c for c in clauses if base and c.label.startswith(base)]
+                if not hit and not any(_ARTICLE_RE.match(c.label) for c in clauses):
+                    # a text in outline form: people call its "三、" the third article
+                    part = _outline_part(m.group(1))
+                    hit = [c for c in clauses if part and c.label.startswith(part)]
                 pinned.extend(h for h in hit if h not in pinned)
         return pinned

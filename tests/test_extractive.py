@@ -1,0 +1,99 @@
+"""The extractive answerer's checks, on clauses of the shipped corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.categories import Category, mentioned, named
+from rag.answer.extractive import ExtractiveAnswerer, analyse, has_figure_of
+from rag.ingest.store import Corpus
+from rag.models import Clause, Hit
+from rag.retrieve.refs import ReferenceLookup
+
+
+@pytest.fixture(scope="module")
+def answerer() -> ExtractiveAnswerer:
+    return ExtractiveAnswerer()
+
+
+def _clause(corpus: Corpus, doc_no: str, label: str) -> Clause:
+    return next(c for c in corpus.get(doc_no).clauses if c.label == label)
+
+
+def _hits(*clauses: Clause) -> list[Hit]:
+    return [Hit(c, 1.0 - i / 10, ["dense", "bm25"]) for i, c in enumerate(clauses)]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kinds", "expected"),
+    [
+        ("对随军6个月未就业的随军家属", ["duration"], True),  # 个月 is a duration
+        ("安排项目51个,年度计划完成投资95.56亿元。", ["count"], True),
+        ("自缴费的第三个自然月开始享受待遇", ["duration"], True),
+        ("公安机关消防机构每半年对市政消火栓进行一次检查", ["duration"], True),
+        ("不低于项目总建筑面积的2‰且最低不少于20平方米", ["amount"], True),
+        ("参保人员应当持本人医疗保障凭证就医", ["duration", "ratio", "money"], False),
+        ("统筹基金支付比例为85%", ["money"], False),
+    ],
+)
+def test_figure_kinds(sentence: str, kinds: list[str], expected: bool) -> None:
+    assert has_figure_of(sentence, kinds) is expected
+
+
+def test_question_analysis_reads_what_is_asked() -> None:
+    assert analyse("分哪几个阶段？").quantity == []  # "which", not "how many"
+    assert analyse("安排了多少个项目？").quantity == ["count"]
+    assert "amount" in analyse("配建标准是多少？").quantity
+    assert analyse("嘉兴城乡居民医保住院能报销多少比例？").categories == [
+        Category("insurance", "城乡居民医保"),
+        Category("care", "住院"),
+    ]
+    assert named("退休以后还要交医保吗") == [Category("status", "退休")]
+    assert Category("care", "门诊") in mentioned("调整居民医保门（急）诊医疗费用报销比例")
+
+
+def test_key_terms_leave_out_the_colloquial_frame(answerer: ExtractiveAnswerer) -> None:
+    terms = answerer.key_terms("换工作中间医保断了两个月，重新参保后马上能报销吗？")
+    assert "参保" in terms
+    assert not {"马上", "两个", "中间"} & set(terms)
+
+
+def test_a_term_is_found_spread_or_by_its_official_word(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    assert answerer._found("失业金", "领取失业保险金期间")
+    assert not answerer._found("最低工资", "最低生活保障金标准发放。享受本人基本工资")
+    # 医保卡 → 医疗保障凭证 (index/synonyms.txt)
+    c = _clause(corpus, "国务院令第735号", "第四十一条")
+    assert answerer.coverage("医保卡借给别人", _hits(c)) == 1.0
+
+
+def test_a_named_category_must_be_the_cited_one(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    outpatient = _clause(corpus, "嘉政办发〔2014〕101号", "二、")  # 居民医保 门（急）诊 only
+    ans = answerer.answer("嘉兴城乡居民医保住院能报销多少比例？", _hits(outpatient))
+    assert ans.refused
+    ans = answerer.answer("嘉兴城乡居民医保门诊能报销多少比例？", _hits(outpatient))
+    assert not ans.refused
+    assert ans.citations[0].clause == "二、"
+    assert "%" in ans.answer
+
+
+def test_the_clause_holding_the_question_words_is_preferred(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    # ranked second, the drug-list clause naming 减肥 and 保健 products answers
+    other = _clause(corpus, "医保发〔2024〕23号", "一、")
+    right = _clause(corpus, "国家医疗保障局令第1号", "第八条")
+    ans = answerer.answer("减肥药、保健品能用医保报销吗？", _hits(other, right))
+    assert not ans.refused
+    assert [c.doc_no for c in ans.citations] == ["国家医疗保障局令第1号"]
+
+
+def test_third_article_of_an_outline_text_is_its_part_three(corpus: Corpus) -> None:
+    lookup = ReferenceLookup(corpus.clauses())
+    pinned = lookup("嘉政办发〔2014〕101号第三条新增了什么规定？")
+    assert [c.label for c in pinned] == ["三、"]
+    # a text with articles keeps its 第三条
+    assert [c.label for c in lookup("嘉政发〔2014〕87号第三条")] == ["第三条"]
