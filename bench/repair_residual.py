@@ -106,15 +106,15 @@ KNOWN_SPOTS = [
     ("星耀南湖", "星耀南湖"),
     ("裘东耀", "裘东耀"),
     ("国务院关于", "国务院关于"),
+    ("材料也此", "材料〔此"),  # a bracketed note (repaired since the layout cue)
+    ("材料 也此", "材料 〔此"),
+    ("办法页遥", "办法〕。"),
     # known failures at the time of writing
     ("敬老院转型", "敬老院转型"),
     ("护理院出入院标准", "护理院出入院标准"),
     ("护理院袁", "护理院，"),
     ("新院正式开诊", "新院正式开诊"),
     ("企业院购买", "企业：购买"),
-    ("材料也此", "材料〔此"),
-    ("材料 也此", "材料 〔此"),
-    ("办法页遥", "办法〕。"),
 ]
 SENTENCE_IMAGES = "".join(FORWARD[p] for p in "，。、")
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")

@@ -310,3 +310,28 @@ def test_clause_spans_point_into_the_source(corpus: Corpus, doc_no: str) -> None
         window = re.sub(r"\s|#", "", "".join(src[c.span.start_line - 1 : c.span.end_line]))
         window = unicodedata.normalize("NFKC", window)
         assert head in window, (c.label, head)
+
+
+def test_98_kept_whole_across_pages(corpus: Corpus) -> None:
+    # 98号 runs on over the page that holds the 99号 title block: the rest of 三、（四）
+    # ("…《浙江省居住" + "证》在有效期限内的…") and all of 四、 belong to 98号, not to 99号,
+    # whose attached plan starts at "1 总则". Its own preamble ("为进一步完善…") follows
+    # 88号's attachment note "（可登陆…网址：…）" and belongs to 98号 too.
+    d98 = corpus.get("嘉政办发〔2014〕98号")
+    d99 = corpus.get("嘉政办发〔2014〕99号")
+    d88 = corpus.get("嘉政发〔2014〕88号")
+    flat98 = re.sub(r"\s", "", "".join(c.text for c in d98.clauses))
+    transitional = next(c for c in d98.clauses if c.label == "三、（四）")
+    assert "《浙江省居住证》在有效期限内的，持证人仍然可以享受原有的待遇" in re.sub(
+        r"\s", "", transitional.text
+    )
+    assert "四、" in [c.label for c in d98.clauses]
+    assert flat98.endswith("领导小组办公室。")
+    assert "为进一步完善和创新我市流动人口管理服务" in flat98
+    assert "〔此条款由各县(市、区)结合各自实际制订具体条件和操作办法〕" in flat98
+    text99 = "".join(c.text for c in d99.clauses)
+    assert "居住证" not in text99 and "四、" not in [c.label for c in d99.clauses]
+    assert d99.clauses[1].label == "1.1"
+    flat88 = re.sub(r"\s", "", "".join(c.text for c in d88.clauses))
+    assert flat88.endswith("网址：http://www.jiaxing.gov.cn）")
+    assert "流动人口" not in flat88

@@ -28,9 +28,9 @@ CLEAN = "000_d3b6ddc9e5e8e6fc.txt"
 MOJIBAKE = "003_0e8310ee3ea63b6f.txt"
 EXTERNAL = sorted((CORPUS / "external").iterdir())
 
-# Measured by bench/repair_residual.py: 31 edits held out (000 not in the statistics),
+# Measured by bench/repair_residual.py: 9 edits held out (000 not in the statistics),
 # 0 in sample, 270 for the blind table, over 60440 scored characters.
-HELD_OUT_MAX = 62
+HELD_OUT_MAX = 20
 IN_SAMPLE_MAX = 10
 
 
@@ -173,6 +173,54 @@ def test_punctuation_next_to_names(repaired_003: str) -> None:
     assert "组长：梁群" in repaired_003
     # 梅尧臣 is in jieba's dictionary; 赵树梅尧柴永强 is still two names.
     assert "赵树梅、柴永强" in repaired_003
+
+
+def test_bracketed_notes(source_003: str, repaired_003: str) -> None:
+    # 嘉政办发〔2014〕98号: "材料也此条款…办法页遥", where 也 (材料也) and 页 (办法页) could be
+    # words on their own, is a note in 〔〕 (the image of 〔 is 也, of 〕 页).
+    assert source_003.count("结合各自实际制订") == 2
+    flat = re.sub(r"\s", "", repaired_003)
+    note = "相关材料〔此条款由各县(市、区)结合各自实际制订具体条件和操作办法〕。"
+    assert flat.count(note) == 2
+    # Every 页 of this file is a bracket image (document numbers and the two notes) ...
+    assert "页" not in repaired_003
+    # ... and every remaining 也 is the word, next to the notes and elsewhere.
+    for phrase in (
+        "也是完成",
+        "也可与周边医院",
+        "也不得用于平衡财政",
+        "也可由原土地使用权人",
+        "子项目也适用本办法",
+        "也可以按约定",
+        "部门也应积极配合",
+        "部门也应加强巡查",
+    ):
+        assert phrase in flat, phrase
+    assert repaired_003.count("也") == 8
+
+
+def test_bracketed_notes_and_real_words_in_short_texts() -> None:
+    assert (
+        repair("其他相关材料也此条款由各县渊市尧区冤结合实际制订办法页遥")
+        == "其他相关材料〔此条款由各县（市、区）结合实际制订办法〕。"
+    )
+    # The 2017 gazette's notes after a sentence, ending a paragraph.
+    assert repair("建设遥也牵头单位院市建委袁责任单位院各县渊市尧区冤人民政府页\n\n渊二冤") == (
+        "建设。〔牵头单位：市建委，责任单位：各县（市、区）人民政府〕\n\n（二）"
+    )
+    # 也 the word and 页 the page: a page number, a word (首页, 网页), a clear 也可以.
+    for text in (
+        "申请人也可以查阅办事指南第5页，了解具体流程。",
+        "申请人也可以查阅办事指南第五页的内容。",
+        "部门也应积极配合。 详见第3页。",
+        "各单位也应落实责任，具体见附件第2页。",
+        "企业也要做好首页设计和网页维护，确保信息准确。",
+        "我们也将在网站首页公布结果。",
+        "市民也能在政府网站首页，查阅有关信息。",
+        "各县（市、区）也要抓好落实，并将结果报送网页。",
+        "也可以打印页。",
+    ):
+        assert repair(corrupt(text)) == text, text
 
 
 def test_repair_of_short_texts() -> None:

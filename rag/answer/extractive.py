@@ -18,12 +18,14 @@ When one fails, the answer is a refusal that shows the nearest clauses.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 from rag.answer.categories import Category, mentioned, named
 from rag.answer.figures import figures
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
+from rag.ingest.docno import find_doc_nos
 from rag.models import Answer, Citation, Hit
 from rag.retrieve.query import PLACES, load_synonyms
 
@@ -70,6 +72,9 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         ("种", "项", "类", "家", "次", "个", "件", "所", "人", "户"),
     ),
 }
+_QUOTED = re.compile(r"《([^》]{4,})》")
+_ASKS_MEANING = re.compile(r"什么意思|是指什么|指的是什么|什么是|含义|定义|怎么理解|是什么概念")
+_DEFINES = re.compile(r"是指|含义|系指|指的是")
 _FIG_UNIT = re.compile(r"^[\d.]+(.*)$")
 
 
@@ -81,6 +86,7 @@ class Needs:
     years: list[str] = field(default_factory=list)
     quantity: list[str] = field(default_factory=list)  # kinds from QUANTITY_KINDS
     categories: list[Category] = field(default_factory=list)
+    definition: bool = False  # "是什么意思": the clause that defines the term answers
 
 
 @dataclass
@@ -95,6 +101,9 @@ class Scored:
 _ITEM_START = re.compile(
     r"^\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
 )
+
+# "…主要包括两类：一是…；" opens a list inside a sentence
+_LIST_OPENS = re.compile(r"[：:]\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|一是)")
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -119,8 +128,10 @@ def split_sentences(text: str) -> list[str]:
 def answer_units(text: str, max_chars: int = 320) -> list[str]:
     """Sentences grouped so that none is cut from what it needs to be read alone.
 
-    A lead-in ending with "：" ("对有下列情形的随军家属不予安置：") keeps the items that
-    follow it; a bare heading ("专栏11:全民质量素养提升工程") keeps the sentence after it.
+    A lead-in ending with "：" ("对有下列情形的随军家属不予安置：", or "主要包括两类：一是…；")
+    keeps the items that follow it; a condition ending in "的；" keeps the sentence that
+    says what follows from it ("…造成医疗保障基金损失的；处骗取金额2倍以上5倍以下的罚款");
+    a bare heading ("专栏11:全民质量素养提升工程") keeps the sentence after it.
     Each unit is a verbatim slice of the clause text.
     """
     units: list[tuple[int, int]] = []
@@ -133,6 +144,7 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
             and (
                 (open_list and _ITEM_START.match(sent))
                 or (last.endswith(("：", ":")) and not open_list)
+                or (last.endswith("的；") and not _ITEM_START.match(sent))
                 or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
             )
             and len(last) + len(sent) <= max_chars
@@ -140,7 +152,7 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
             units[-1] = (units[-1][0], b)
         else:
             units.append((a, b))
-        if sent.endswith(("：", ":")):
+        if sent.endswith(("：", ":")) or _LIST_OPENS.search(sent):
             open_list = True
         elif not _ITEM_START.match(sent):
             open_list = False
@@ -153,13 +165,24 @@ def cite_label(doc_no: str, label: str, title: str) -> str:
     return f"{head} {label}".strip()
 
 
+def strip_doc_refs(question: str) -> str:
+    """The question without the 文号 it names (国务院令第735号, 87号文): they pick the
+    document, and say nothing of which clause or figure answers."""
+    q = question
+    for start, end, _no in sorted(find_doc_nos(q), reverse=True):
+        q = q[:start] + " " + q[end:]
+    return _DOC_REF_RE.sub(" ", q)
+
+
 def analyse(question: str) -> Needs:
     """Places, years and the kind of figure the question asks for."""
-    q = _DOC_REF_RE.sub(" ", question)
+    q = strip_doc_refs(question)
     places = [p for p in PLACES if p in q]
     years = list(dict.fromkeys(_YEAR_RE.findall(q)))
     kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
-    return Needs(places, years, kinds, named(q))
+    if not kinds and re.search(r"多少|(?<!哪)几(?!乎)", q):
+        kinds = ["amount"]  # "要先自己负担多少": a figure of some kind answers
+    return Needs(places, years, kinds, named(q), bool(_ASKS_MEANING.search(q)))
 
 
 def has_figure_of(sentence: str, kinds: list[str]) -> bool:
@@ -203,7 +226,6 @@ class ExtractiveAnswerer:
         max_chars: int = 420,
         context: int = 3,
         whole_clause: int = 300,
-        topic_weight: float = 0.3,
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
         self.min_coverage = min_coverage
@@ -211,7 +233,6 @@ class ExtractiveAnswerer:
         self.max_chars = max_chars
         self.context = context  # how many top hits the answer may draw on
         self.whole_clause = whole_clause
-        self.topic_weight = topic_weight
 
     # -- question analysis -------------------------------------------------------------
     def key_terms(self, question: str) -> list[str]:
@@ -220,13 +241,14 @@ class ExtractiveAnswerer:
         Adverbs, measure words, pronouns and the like (马上, 两个, 自己) are the
         colloquial frame of a question, not its topic, and are left out.
         """
-        q = _CLAUSE_REF_RE.sub(" ", _DOC_REF_RE.sub(" ", question))
+        q = _CLAUSE_REF_RE.sub(" ", strip_doc_refs(question))
         words = [
             w
             for w, pos in self.tok.tagged(q)
             if len(w) >= 2
             and not pos.startswith(_FRAME_POS)
             and w not in _GENERIC
+            and w not in PLACES  # checked on their own, against the documents' places
             and not re.fullmatch(r"[\d.%]+", w)
         ]
         return list(dict.fromkeys(words))
@@ -264,27 +286,46 @@ class ExtractiveAnswerer:
 
     # -- answering -------------------------------------------------------------------
     def score_sentences(self, question: str, hits: list[Hit], needs: Needs) -> list[Scored]:
-        q_tokens = set(self.tok.tokens(question))
-        out: list[Scored] = []
+        """Score every answer unit of the top clauses against the question.
+
+        The overlap is weighted by how rare a question token is among the candidate
+        units (an IDF over this small set): a word every unit shares, such as the
+        document's title, does not tell them apart; the one word only the answer has
+        (施行, 上海) does.
+        """
+        # a quoted title names the document, not the clause: it does not choose a unit
+        titles = " ".join(h.clause.doc_title for h in hits[: self.context])
+        q = _QUOTED.sub(lambda m: " " if m.group(1) in titles else m.group(0), question)
+        q = strip_doc_refs(q)
+        q_tokens = set(self.tok.tokens(q))
+        cands: list[tuple[int, int, str, set[str], float]] = []
         for rank, h in enumerate(hits[: self.context]):
-            # a clause that holds all of the question's key words is the likelier source
             cov = self.coverage(question, [h])
             text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
             units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)
             for pos, sent in enumerate(units):
-                s_tokens = set(self.tok.tokens(sent))
-                if not s_tokens or not q_tokens:
-                    continue
-                overlap = sum(len(t.lstrip("#")) for t in q_tokens & s_tokens)
-                base = overlap / sum(len(t.lstrip("#")) for t in q_tokens)
-                bonus = 0.0
-                if needs.quantity:
-                    bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
-                prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
-                short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
-                score = base + bonus + prior + self.topic_weight * cov - short
-                out.append(Scored(rank, pos, sent, score, cov))
+                s_tokens = set(self.tok.tokens(sent)) & q_tokens
+                cands.append((rank, pos, sent, s_tokens, cov))
+        if not cands or not q_tokens:
+            return []
+        n = len(cands)
+        df = {t: sum(t in c[3] for c in cands) for t in q_tokens}
+        weight = {t: len(t.lstrip("#")) * math.log(1 + (n + 1) / (df[t] + 0.5)) for t in q_tokens}
+        total = sum(weight.values())
+        out: list[Scored] = []
+        for rank, pos, sent, s_tokens, cov in cands:
+            if not s_tokens:
+                continue
+            base = sum(weight[t] for t in s_tokens) / total
+            bonus = 0.0
+            if needs.quantity:
+                bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
+            if needs.definition and _DEFINES.search(sent):
+                bonus += 0.2
+            prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
+            short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
+            out.append(Scored(rank, pos, sent, base + bonus + prior - short, cov))
         return out
 
     def _place_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:

@@ -322,14 +322,33 @@ _CLOSING_RE = re.compile(r"(施行|实施|执行|废止)。\s*$")
 _OPENING_RE = re.compile(r"^\s*(为|根据|按照|第一章|第一条|一、)")
 
 
-_RESTART_RE = re.compile(r"^\s*(第一章|第一条|一、|第一部分)")
+# Where a text's numbering starts: its first chapter, article, part, or section 1 of a
+# decimal outline ("1 总则" then "1.1 编制目的", as emergency plans are laid out).
+_RESTART_RE = re.compile(r"^\s*(第一章|第一条|一、|第一部分|1[ \t.．、]*总则\s*$)")
 
 
 def _prev_ends_sentence(lines: list[str], j: int, floor: int) -> bool:
+    """Whether the text before line ``j`` ends a sentence or a standalone note.
+
+    A note on lines of its own, like the attachment's "（可登陆中国嘉兴门户网站查询，
+    网址：…）" that closes a notice, ends its paragraph as a sentence does.
+    """
     k = j - 1
     while k >= floor and _blank(lines[k]):
         k -= 1
-    return k < floor or lines[k].rstrip().endswith(("。", "！", "；"))
+    if k < floor or lines[k].rstrip().endswith(("。", "！", "；")):
+        return True
+    if not lines[k].rstrip().endswith(("）", ")")):
+        return False
+    depth = 0
+    for m in range(k, max(floor, k - 3) - 1, -1):
+        text = lines[m].strip()
+        for pos in range(len(text) - 1, -1, -1):
+            depth += text[pos] in "）)"
+            depth -= text[pos] in "（("
+            if depth == 0:
+                return pos == 0
+    return False
 
 
 def _after_previous_end(lines: list[str], start: int, end: int, floor: int) -> tuple[int, int]:
@@ -351,7 +370,7 @@ def _after_previous_end(lines: list[str], start: int, end: int, floor: int) -> t
         return nxt, end
     if _OPENING_RE.match(lines[start]):
         return start, end
-    # A numbering restart (第一章, 第一条, 一、) opens the new text, possibly after
+    # A numbering restart (第一章, 第一条, 一、, 1 总则) opens the new text, possibly after
     # a preamble sentence ("为进一步…") that follows the previous text's last sentence.
     for i in range(start, end):
         if _RESTART_RE.match(lines[i]):

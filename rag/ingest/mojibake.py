@@ -13,7 +13,9 @@ jieba's bundled dictionary, plus layout cues of the PDF extraction. Adjacent can
 decided jointly by Viterbi search (``圆园员源年`` → ``2014年``).
 
 The model is adapted to the file with its own clear decisions (a gazette repeats
-``组长：``), bracket and quote images are decided together with their partner, and list
+``组长：``), bracket and quote images are decided together with their partner (a bracketed
+note ``材料也此条款…办法页遥`` is scored like ``（…）``, since the clean text has almost no
+``〔〕`` outside document numbers; ``第5页``, ``首页`` and ``也可以`` stay words), and list
 marks (▲ bullets, ①②③ chains) are restored from layout. :func:`repair` maps one character
 to one character, so offsets and line numbers of the source text stay valid.
 
@@ -110,6 +112,17 @@ _CLOSERS = frozenset("，。、；：）》”〕】％‰！？.·")
 _PAIRS = {FORWARD[o]: FORWARD[c] for o, c in ("（）", "《》", "“”", "〔〕", "【】")}
 _CLOSER_OF = {c: o for o, c in _PAIRS.items()}
 _BRACKET_OPEN, _BRACKET_CLOSE = FORWARD["〔"], FORWARD["〕"]
+# Bracketed notes 〔此条款由各县…办法〕。: outside a document number 〔〕 play the part of
+# （）, so a note is scored with their statistics (see _decide_pairs). A note holds no
+# sentence end, does not open right after a comma (，也可以 is the adverb) and is followed
+# by punctuation or a paragraph end (首页设计, 首页公布 are pages).
+_NOTE_SYMBOL = {FORWARD["〔"]: "（", FORWARD["〕"]: "）"}
+_SENTENCE_ENDS = frozenset("。！？" + "".join(FORWARD[p] for p in "。！？"))
+_NOT_BEFORE_NOTE = frozenset("，、,（(" + "".join(FORWARD[p] for p in "，、（"))
+_AFTER_NOTE = frozenset("，。；、：！？,.;:" + "".join(FORWARD[p] for p in "，。；、：！？"))
+# 页 right after a number is a page (第5页, 共12页), not a bracket, outside 〔2014〕.
+_NUMERALS = frozenset("一二三四五六七八九十百千两零〇")
+_NOTE_OPENER_FLOOR = -2.0  # nats: an opener clearer than this as 也 is the word
 _RANGE_IMAGE = FORWARD["～"]
 
 # List marks: ▲ (银) bullets and ①–⑩ (淤于盂榆虞愚舆余俞逾). Their images include very common
@@ -801,7 +814,53 @@ def _max_marginals(
     return marg, path
 
 
-def _decide_pairs(text: str, positions: list[int], margin: dict[int, float]) -> dict[int, int]:
+def _docno_positions(text: str) -> set[int]:
+    """Positions of the 也…页 of a document number ``也2014页``: always ``〔2014〕``."""
+    found: set[int] = set()
+    for m in _DOCNO.finditer(text):
+        found.update((m.start(), m.end() - 1))
+    return found
+
+
+def _skip_space(text: str, i: int, step: int) -> int:
+    """The first index from ``i`` on (in direction ``step``) that is not whitespace."""
+    while 0 <= i < len(text) and text[i] in _WS:
+        i += step
+    return i
+
+
+def _is_page(text: str, i: int, docno: set[int]) -> bool:
+    """Whether the 页 at ``i`` follows a number (第5页, 共12页, 第五页): a page."""
+    if i in docno:
+        return False
+    j = _skip_space(text, i - 1, -1)
+    return j >= 0 and (text[j] in _DIGITS or text[j] in _DIGIT_IMAGES or text[j] in _NUMERALS)
+
+
+def _note_shaped(text: str, start: int, end: int) -> bool:
+    """Whether the 也 at ``start`` and the 页 at ``end`` can enclose a bracketed note.
+
+    The note holds no sentence end; the opener does not follow a comma or 、; the closer
+    is followed by punctuation (or its image) or ends a paragraph (blank line, end of text).
+    """
+    if end - start < 2 or not _SENTENCE_ENDS.isdisjoint(text[start + 1 : end]):
+        return False
+    before = _skip_space(text, start - 1, -1)
+    if before >= 0 and text[before] in _NOT_BEFORE_NOTE:
+        return False
+    after = _skip_space(text, end + 1, 1)
+    if after >= len(text) or text[after] in _AFTER_NOTE:
+        return True
+    return text.count("\n", end, after) >= 2
+
+
+def _decide_pairs(
+    text: str,
+    positions: list[int],
+    margin: dict[int, float],
+    note_margin: dict[int, float],
+    docno: set[int],
+) -> tuple[dict[int, int], set[int]]:
     """Decide bracket and quote images jointly with their partner.
 
     Every closer image (冤曳冶页铱) is matched, within the same stretch of text, to the unmatched
@@ -810,17 +869,28 @@ def _decide_pairs(text: str, positions: list[int], margin: dict[int, float]) -> 
     image needs more evidence to be punctuation. ``也2014页`` in a document number is
     always ``〔2014〕``.
 
+    Outside document numbers the training text has hardly any ``〔〕``, so their own
+    statistics make ``材料〔此条款…办法〕。`` look like ``材料也此…办法页。``. A 也…页
+    pair shaped like a note (see :func:`_note_shaped`) is therefore scored as the round
+    brackets that play the same role (``note_margin``), provided the 页 reads as a closer
+    on its own (``首页``, ``网页`` do not) and the 也 is not clearly the word (``也可以``).
+    A lone 也 or 页 keeps its own statistics (``部门也应`` must not become ``部门〔应``),
+    and a 页 right after a number is a page (``第5页``).
+
     Args:
         text: The text being repaired.
         positions: Candidate positions.
         margin: Log-odds (punctuation minus ideograph) of each candidate from the first pass.
+        note_margin: The same for the 也/页 candidates outside document numbers, with
+            ``〔〕`` scored as ``（）``.
+        docno: Positions of document-number brackets (see :func:`_docno_positions`).
 
     Returns:
-        Forced decisions (``_KEEP``/``_PUNCT``) by position.
+        Forced decisions (``_KEEP``/``_PUNCT``) by position, and the positions of the
+        bracket notes read as punctuation (decoded with the round-bracket symbols).
     """
-    forced: dict[int, int] = {}
-    for m in _DOCNO.finditer(text):
-        forced[m.start()] = forced[m.end() - 1] = _PUNCT
+    forced: dict[int, int] = dict.fromkeys(docno, _PUNCT)
+    notes: set[int] = set()
     open_images = {o: [] for o in _PAIRS}  # type: dict[str, list[int]]
     paired: set[int] = set()
     for i in positions:
@@ -831,16 +901,36 @@ def _decide_pairs(text: str, positions: list[int], margin: dict[int, float]) -> 
         opener = _CLOSER_OF.get(ch)
         if opener is None:
             continue
+        if ch == _BRACKET_CLOSE and _is_page(text, i, docno):
+            forced[i] = _KEEP
+            continue
         stack = open_images[opener]
         stack[:] = [j for j in stack if i - j <= _PAIR_WINDOW]
         if not stack:
             continue
-        j = max(reversed(stack), key=lambda k: margin[k])  # ties: the nearest opener
+        score = margin
+        # The closer must read as a bracket on its own (办法页 does, 首页 and 网页 do not);
+        # the pair bonus helps a doubtful opener (也 is a common word), not a clear 也可以.
+        if ch == _BRACKET_CLOSE and i not in docno and note_margin[i] > 0:
+            around_note = [
+                j
+                for j in stack
+                if j not in docno
+                and note_margin[j] > _NOTE_OPENER_FLOOR
+                and _note_shaped(text, j, i)
+            ]
+            if around_note:
+                stack_view, score = around_note, note_margin
+            else:
+                stack_view = stack
+        else:
+            stack_view = stack
+        j = max(reversed(stack_view), key=lambda k: score[k])  # ties: the nearest opener
         stack.remove(j)
         paired.update((i, j))
         if i in forced or j in forced:
             continue
-        both = margin[i] + margin[j] + _PAIR_BONUS
+        both = score[i] + score[j] + _PAIR_BONUS
         only_open = margin[j] - _LONE_PENALTY
         only_close = margin[i] - _LONE_PENALTY
         best = max(0.0, both, only_open, only_close)
@@ -848,6 +938,8 @@ def _decide_pairs(text: str, positions: list[int], margin: dict[int, float]) -> 
             forced[i] = forced[j] = _KEEP
         elif best == both:
             forced[i] = forced[j] = _PUNCT
+            if score is note_margin:
+                notes.update((i, j))
         else:
             forced[j] = _PUNCT if best == only_open else _KEEP
             forced[i] = _PUNCT if best == only_close else _KEEP
@@ -855,7 +947,7 @@ def _decide_pairs(text: str, positions: list[int], margin: dict[int, float]) -> 
     for i in positions:
         if text[i] in lone and i not in paired and i not in forced:
             forced[i] = _PUNCT if margin[i] - _LONE_PENALTY > 0 else _KEEP
-    return forced
+    return forced, notes
 
 
 _DOCNO = re.compile(
@@ -907,6 +999,20 @@ def _list_marks(text: str) -> dict[int, str]:
     return marks
 
 
+def _note_lattice(
+    text: str, run: _Run, lattice: list[list[_Option]], docno: set[int]
+) -> list[list[_Option]]:
+    """``lattice`` with 也/页 outside document numbers read as the round brackets of a note."""
+    out = []
+    for i, opts in zip(run.positions, lattice, strict=True):
+        symbol = _NOTE_SYMBOL.get(text[i])
+        if symbol is not None and i not in docno:
+            keep, punct = opts
+            opts = [keep, _Option(symbol, punct.out, punct.bonus)]
+        out.append(opts)
+    return out
+
+
 def _first_pass(
     lm: BigramModel, runs: list[_Run], lattices: list[list[list[_Option]]]
 ) -> tuple[dict[int, float], dict[int, int]]:
@@ -953,7 +1059,7 @@ def repair(text: str, model: BigramModel | None = None) -> str:
     :func:`_list_marks`). Maximal runs of candidates (whitespace skipped) are decoded by
     Viterbi under the bigram model plus layout cues. A first pass adapts the model to the
     file with its own clear decisions; bracket and quote images are then decided together
-    with their partner, and the runs decoded again.
+    with their partner (see :func:`_decide_pairs`), and the runs decoded again.
 
     Args:
         text: Text of a file known to be mojibake (see :func:`is_mojibake`).
@@ -977,9 +1083,21 @@ def repair(text: str, model: BigramModel | None = None) -> str:
     margin, choice = _first_pass(lm, runs, lattices)
     lm = lm.adapted(_confident_bigrams(runs, lattices, margin, choice))
     margin, _choice = _first_pass(lm, runs, lattices)
-    forced = _decide_pairs(text, positions, margin)
+    docno = _docno_positions(text)
+    note_runs = [
+        k
+        for k, run in enumerate(runs)
+        if any(text[i] in _NOTE_SYMBOL and i not in docno for i in run.positions)
+    ]
+    note_lattices = {k: _note_lattice(text, runs[k], lattices[k], docno) for k in note_runs}
+    note_margin, _choice = _first_pass(
+        lm, [runs[k] for k in note_runs], [note_lattices[k] for k in note_runs]
+    )
+    forced, notes = _decide_pairs(text, positions, margin, note_margin, docno)
     out = list(text)
-    for run, lattice in zip(runs, lattices, strict=True):
+    for k, (run, lattice) in enumerate(zip(runs, lattices, strict=True)):
+        if any(i in notes for i in run.positions):
+            lattice = note_lattices[k]
         if any(i in forced for i in run.positions):
             lattice = [
                 [opts[forced[i]]] if i in forced else opts

@@ -66,9 +66,9 @@ class ReferenceLookup:
             for m in refs:
                 wanted = set(canonical_clause_query(m.group(0)))
                 hit = [c for c in clauses if c.label in wanted]
-                if not hit:  # an article split into items: pin its items
-                    base = next(iter(wanted), "")
-                    hit = [c for c in clauses if base and c.label.startswith(base)]
+                # an article split into items (第二十四条 + 第二十四条（一）…): pin them all
+                base = next((w for w in wanted if _ARTICLE_RE.fullmatch(w)), "")
+                hit += [c for c in clauses if base and c.label.startswith(base) and c not in hit]
                 if not hit and not any(_ARTICLE_RE.match(c.label) for c in clauses):
                     # a text in outline form: people call its "三、" the third article
                     part = _outline_part(m.group(1))
