@@ -97,3 +97,21 @@ def test_third_article_of_an_outline_text_is_its_part_three(corpus: Corpus) -> N
     assert [c.label for c in pinned] == ["三、"]
     # a text with articles keeps its 第三条
     assert [c.label for c in lookup("嘉政发〔2014〕87号第三条")] == ["第三条"]
+
+
+def test_an_open_category_is_answered_case_by_case(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    residents = _clause(corpus, "嘉政办发〔2014〕101号", "二、")
+    employees = _clause(corpus, "嘉政发〔2014〕87号", "第二十三条（一）")
+    ans = answerer.answer("在嘉兴看门诊，医保能报多少？", _hits(residents, employees))
+    assert not ans.refused
+    assert {c.doc_no for c in ans.citations} == {"嘉政办发〔2014〕101号", "嘉政发〔2014〕87号"}
+    residents_part, employees_part = ans.answer.split("\n职工医保：")
+    assert "城乡居民医保：二、调整居民医保门（急）诊" in residents_part
+    assert residents_part.endswith("[1]") and employees_part.endswith("[2]")
+    assert "3000元" in employees_part
+    # naming the category answers for that one only
+    ans = answerer.answer("职工医保看门诊能报多少？", _hits(residents, employees))
+    assert [c.doc_no for c in ans.citations] == ["嘉政发〔2014〕87号"]
+    assert "城乡居民医保：" not in ans.answer

@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from rag.answer.categories import Category, mentioned, named
+from rag.answer.categories import AXES, Category, mentioned, named
 from rag.answer.figures import figures
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.ingest.docno import find_doc_nos
@@ -207,6 +207,22 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
         ):
             return True
     return False
+
+
+def _cited_text(
+    hits: list[Hit], units: list[Scored], citations: list[Citation], index_of: dict[int, int]
+) -> str:
+    """Units in clause order, each followed by its citation number; new clauses are
+    appended to ``citations`` (``index_of`` maps a hit to its number)."""
+    parts = []
+    for s in sorted(units, key=lambda s: (s.hit_rank, s.pos)):
+        if s.hit_rank not in index_of:
+            h = hits[s.hit_rank]
+            c = h.clause
+            citations.append(Citation(c.doc_no, c.label, c.doc_title, c.text, h.score))
+            index_of[s.hit_rank] = len(citations)
+        parts.append(f"{s.text}[{index_of[s.hit_rank]}]")
+    return "".join(parts)
 
 
 def _doc_text(h: Hit) -> str:
@@ -403,7 +419,49 @@ class ExtractiveAnswerer:
         # the clauses actually cited must cover the question's key words
         if not picked or self.coverage(question, cited) < self.min_coverage:
             return self.refuse(question, hits, mode=mode)
+        cases = self._cases(needs, usable, ranked, picked)
+        if cases:
+            return self._compose_cases(question, usable, cases, mode=mode)
         return self._compose(question, usable, picked, mode=mode)
+
+    def _cases(
+        self, needs: Needs, usable: list[Hit], ranked: list[Scored], picked: list[Scored]
+    ) -> list[tuple[str, list[Scored]]]:
+        """One group of units per category, when the question leaves the category open.
+
+        "住院报销比例是多少？" has one answer for 职工 and another for 城乡居民. When the
+        question names neither, the picked answer comes from a text about one of them
+        and a text about the other answers nearly as well (with a figure of the asked
+        kind), both are given, each under its category. Empty when there is no such case.
+        """
+        if not needs.quantity:
+            return []
+        open_axes = [a for a in AXES if a not in {c.axis for c in needs.categories}]
+        best = ranked[0].score
+        for axis in open_axes:
+
+            def category(rank: int, axis: str = axis) -> str:
+                cats = [c.name for c in mentioned(usable[rank].clause.doc_title) if c.axis == axis]
+                return cats[0] if len(cats) == 1 else ""
+
+            first = category(picked[0].hit_rank)
+            if not first:
+                continue
+            other = next(
+                (
+                    s
+                    for s in ranked
+                    if category(s.hit_rank) not in ("", first)
+                    and s.score >= 0.6 * best
+                    and has_figure_of(s.text, needs.quantity)
+                ),
+                None,
+            )
+            if other is None:
+                continue
+            mine = [s for s in picked if category(s.hit_rank) == first]
+            return [(first, mine), (category(other.hit_rank), [other])]
+        return []
 
     def _compose(
         self, question: str, usable: list[Hit], picked: list[Scored], *, mode: str = "extractive"
@@ -411,23 +469,39 @@ class ExtractiveAnswerer:
         """The answer text: the picked units in clause order, each with its citation."""
         if not picked:
             return self.refuse(question, usable, mode=mode)
-        picked = sorted(picked, key=lambda s: (s.hit_rank, s.pos))
         citations: list[Citation] = []
-        index_of: dict[int, int] = {}
-        parts: list[str] = []
-        for s in picked:
-            h = usable[s.hit_rank]
-            if s.hit_rank not in index_of:
-                c = h.clause
-                citations.append(Citation(c.doc_no, c.label, c.doc_title, c.text, h.score))
-                index_of[s.hit_rank] = len(citations)
-            parts.append(f"{s.text}[{index_of[s.hit_rank]}]")
+        body = _cited_text(usable, picked, citations, {})
         return Answer(
             question=question,
-            answer=self._lead(citations) + "".join(parts),
+            answer=self._lead(citations) + body,
             refused=False,
             mode=mode,
             citations=citations,
+        )
+
+    def _compose_cases(
+        self,
+        question: str,
+        usable: list[Hit],
+        cases: list[tuple[str, list[Scored]]],
+        *,
+        mode: str = "extractive",
+    ) -> Answer:
+        """An answer per category, each line with its own citations."""
+        citations: list[Citation] = []
+        index_of: dict[int, int] = {}
+        lines = [
+            f"{name}：" + _cited_text(usable, units, citations, index_of) for name, units in cases
+        ]
+        names = "、".join(n for n, _ in cases)
+        lead = f"问题没有说明是哪一类（{names}），文件对它们的规定不同，分别是：\n"
+        return Answer(
+            question=question,
+            answer=lead + "\n".join(lines),
+            refused=False,
+            mode=mode,
+            citations=citations,
+            notes=[f"分情况作答：{names}"],
         )
 
     @staticmethod
