@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.answer.categories import AXES, Category, mentioned, named
@@ -36,7 +37,7 @@ _GENERIC = frozenset(
     规定 政策 文件 办法 条例 有关 相关 情况 问题 要求 具体 按照 根据 规定的 内容 哪些 多少 怎么
     如何 可以 需要 是否 什么 嘉兴 嘉兴市 本市 我市 现在 目前 时候 时间 多长 多长时间 长时间 多久
     一下 一点 多一点 会不会 不会 能不能 不能 没有 有没有 自己 别人 以后 之后 之前 时候 分别 一样
-    怎样 哪里 哪个 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销 能否 标准
+    怎样 哪里 哪个 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销 能否 标准 才能
     """.split()
 )
 # Parts of speech of a question's frame rather than its topic: adverbs, numerals and
@@ -242,8 +243,12 @@ class ExtractiveAnswerer:
         max_chars: int = 420,
         context: int = 3,
         whole_clause: int = 300,
+        corpus: Sequence[str] = (),
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
+        # clause texts of the index: how rare a question word is across the corpus
+        self._corpus = [re.sub(r"\s+", "", t) for t in corpus]
+        self._idf: dict[str, float] = {}
         self.min_coverage = min_coverage
         self.max_sentences = max_sentences
         self.max_chars = max_chars
@@ -251,11 +256,13 @@ class ExtractiveAnswerer:
         self.whole_clause = whole_clause
 
     # -- question analysis -------------------------------------------------------------
-    def key_terms(self, question: str) -> list[str]:
+    def key_terms(self, question: str, *, places: bool = False) -> list[str]:
         """Content words of the question: no references, question words or generic words.
 
         Adverbs, measure words, pronouns and the like (马上, 两个, 自己) are the
-        colloquial frame of a question, not its topic, and are left out.
+        colloquial frame of a question, not its topic, and are left out. Places are
+        constraints checked on their own (against the documents' places); with
+        ``places=True`` they are kept, to tell which clause speaks of 上海.
         """
         q = _CLAUSE_REF_RE.sub(" ", strip_doc_refs(question))
         words = [
@@ -264,19 +271,31 @@ class ExtractiveAnswerer:
             if len(w) >= 2
             and not pos.startswith(_FRAME_POS)
             and w not in _GENERIC
-            and w not in PLACES  # checked on their own, against the documents' places
+            and (places or w not in PLACES)
             and not re.fullmatch(r"[\d.%]+", w)
         ]
         return list(dict.fromkeys(words))
 
-    def coverage(self, question: str, hits: list[Hit]) -> float:
+    def coverage(self, question: str, hits: list[Hit], *, places: bool = False) -> float:
         """Share of the question's key terms found in the top clauses (or their synonyms)."""
-        terms = self.key_terms(question)
+        terms = self.key_terms(question, places=places)
         if not terms:
             return 1.0 if hits else 0.0
         pool = re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits[: self.context]))
-        # each missing word counts: a long covered term must not hide a missing one
-        return sum(self._found(t, pool) for t in terms) / len(terms)
+        # a missing rare word (救护车, 公积金) weighs more than a missing common one (费用)
+        weights = [self.rarity(t) for t in terms]
+        found = sum(w for t, w in zip(terms, weights, strict=True) if self._found(t, pool))
+        return found / sum(weights)
+
+    def rarity(self, term: str) -> float:
+        """IDF of ``term`` over the corpus' clauses (1.0 for every term without a corpus)."""
+        if not self._corpus:
+            return 1.0
+        idf = self._idf.get(term)
+        if idf is None:
+            df = sum(term in t for t in self._corpus)
+            idf = self._idf[term] = 1.0 + math.log((len(self._corpus) + 1) / (df + 1))
+        return idf
 
     def _found(self, term: str, pool: str) -> bool:
         if term in pool or self._spread_hit(term, pool):
@@ -316,7 +335,7 @@ class ExtractiveAnswerer:
         q_tokens = set(self.tok.tokens(q))
         cands: list[tuple[int, int, str, set[str], float]] = []
         for rank, h in enumerate(hits[: self.context]):
-            cov = self.coverage(question, [h])
+            cov = self.coverage(question, [h], places=True)
             text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
             units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)

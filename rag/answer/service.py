@@ -60,7 +60,10 @@ class Assistant:
         self.lookup = ReferenceLookup(self.index.clauses)
         self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
         self.home = settings.home_region
-        self.answerer = ExtractiveAnswerer(min_coverage=settings.refuse_threshold)
+        self.answerer = ExtractiveAnswerer(
+            min_coverage=settings.refuse_threshold,
+            corpus=[c.text for c in self.index.clauses],
+        )
 
     # -- stages --------------------------------------------------------------------
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
