@@ -6,8 +6,9 @@ import pytest
 
 from rag.answer.categories import Category, mentioned, named
 from rag.answer.extractive import ExtractiveAnswerer, analyse, has_figure_of
+from rag.answer.service import Assistant, merge_answers, split_parts
 from rag.ingest.store import Corpus
-from rag.models import Clause, Hit
+from rag.models import Answer, Citation, Clause, Hit
 from rag.retrieve.refs import ReferenceLookup
 
 
@@ -115,3 +116,34 @@ def test_an_open_category_is_answered_case_by_case(
     ans = answerer.answer("职工医保看门诊能报多少？", _hits(residents, employees))
     assert [c.doc_no for c in ans.citations] == ["嘉政发〔2014〕87号"]
     assert "城乡居民医保：" not in ans.answer
+
+
+def test_a_question_is_split_after_each_question_mark() -> None:
+    assert split_parts("什么时候实施？多久检查一次消火栓？") == [
+        "什么时候实施？",
+        "多久检查一次消火栓？",
+    ]
+    assert split_parts("退休人员住院能报多少？为什么？") == ["退休人员住院能报多少？为什么？"]
+    assert split_parts("住院能报多少") == ["住院能报多少"]
+
+
+def test_merged_answers_renumber_their_citations() -> None:
+    a = Citation("嘉政发〔2014〕87号", "第十四条", "办法", "…")
+    b = Citation("嘉政发〔2014〕87号", "第十三条", "办法", "…")
+    first = Answer("q1", "满25年[1]", False, "extractive", [a])
+    second = Answer("q2", "3个月内[1]，即第十四条所说[2]", False, "extractive", [b, a])
+    merged = merge_answers("q", [first, second])
+    assert merged.answer == "满25年[1]\n3个月内[2]，即第十四条所说[1]"
+    assert [c.clause for c in merged.citations] == ["第十四条", "第十三条"]
+
+
+@pytest.mark.slow
+def test_each_part_of_a_two_part_question_is_answered(real_assistant: Assistant) -> None:
+    # the answer to the whole question covers the first part only
+    ans = real_assistant.ask(
+        "嘉政办发〔2014〕110号办法什么时候实施？公安机关消防机构多久检查一次市政消火栓？"
+    )
+    assert not ans.refused
+    labels = {c.clause for c in ans.citations}
+    assert {"第二十条", "第十八条"} <= labels
+    assert "2015年2月1日" in ans.answer and "每半年" in ans.answer

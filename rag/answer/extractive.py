@@ -241,7 +241,7 @@ class ExtractiveAnswerer:
         min_coverage: float = 0.34,
         max_sentences: int = 4,
         max_chars: int = 420,
-        context: int = 3,
+        context: int = 5,
         whole_clause: int = 300,
         corpus: Sequence[str] = (),
     ) -> None:
@@ -377,6 +377,21 @@ class ExtractiveAnswerer:
             return []
         return [h for h in hits if any(y in _doc_text(h) for y in needs.years)]
 
+    def answers_part(self, part: str, ans: Answer) -> bool:
+        """Whether ``ans`` (already given) covers the question ``part``: its cited clauses
+        hold the part's key words, and a figure of the kind the part asks for."""
+        if ans.refused or not ans.citations:
+            return False
+        pool = re.sub(r"\s+", "", "".join(c.text for c in ans.citations))
+        terms = self.key_terms(part)
+        if terms:
+            weights = [self.rarity(t) for t in terms]
+            found = sum(w for t, w in zip(terms, weights, strict=True) if self._found(t, pool))
+            if found / sum(weights) < self.min_coverage:
+                return False
+        kinds = analyse(part).quantity
+        return not kinds or has_figure_of(ans.answer, kinds)
+
     def _categories_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
         """Hits about the categories the question names (职工 not 城乡居民, 住院 not 门诊)."""
         axes = {c.axis for c in needs.categories}
@@ -404,7 +419,11 @@ class ExtractiveAnswerer:
             total += len(s.text)
         if needs.quantity and not any(has_figure_of(s.text, needs.quantity) for s in picked):
             # the best sentence with a figure of the asked kind, if it is close enough
-            fig = [s for s in ranked if has_figure_of(s.text, needs.quantity)]
+            fig = [
+                s
+                for s in ranked
+                if has_figure_of(s.text, needs.quantity) and s.coverage >= 0.5 * topical
+            ]
             if not fig or fig[0].score < 0.5 * best:
                 return []
             picked = [fig[0], *picked[: self.max_sentences - 1]]

@@ -7,6 +7,7 @@ steps are also exposed as a LangChain Runnable chain (``Assistant.chain``).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from rag.answer.extractive import ExtractiveAnswerer
 from rag.errors import InputError
 from rag.index.embedders import Embedder, embedder_from_settings
 from rag.index.store import LoadedIndex, load_index
-from rag.models import Answer, Hit
+from rag.models import Answer, Citation, Hit
 from rag.retrieve.hybrid import Filters, Retriever, retriever_from_settings
 from rag.retrieve.query import expand, rerank_by_place
 from rag.retrieve.refs import ReferenceLookup
@@ -121,6 +122,7 @@ class Assistant:
             ans = generate(standalone, hits, self.settings, fallback=self.answerer)
         else:
             ans = self.answerer.answer(standalone, hits)
+            ans = self._fill_parts(standalone, ans, k, filters)
         t2 = time.perf_counter()
         ans.question = q
         ans.id = id
@@ -133,6 +135,38 @@ class Assistant:
         }
         return ans, hits
 
+    def _fill_parts(self, question: str, ans: Answer, k: int, filters: Filters | None) -> Answer:
+        """Answer on their own the parts of a multi-part question the answer leaves out.
+
+        "110号办法什么时候实施？消防机构多久检查一次消火栓？" asks two things, often
+        answered by two clauses; one retrieval for both tends to find one of them. Each
+        part whose words the cited clauses do not cover (or whose figure the answer
+        lacks) is retrieved and answered alone, in the document the whole question
+        names, and appended with its own citations.
+        """
+        parts = split_parts(question)
+        if len(parts) < 2:
+            return ans
+        if filters is None or filters.is_empty():
+            docs = self.lookup.doc_nos(question)
+            filters = Filters(doc_no=docs[0]) if len(docs) == 1 else filters
+        added: list[Answer] = []
+        missing: list[str] = []
+        for part in parts:
+            if not ans.refused and self.answerer.answers_part(part, ans):
+                continue
+            sub = self.answerer.answer(part, self.search(part, k=k, filters=filters))
+            if sub.refused:
+                missing.append(part)
+            elif not any(self.answerer.answers_part(part, a) for a in added):
+                added.append(sub)
+        if not added:
+            return ans
+        merged = merge_answers(question, ([] if ans.refused else [ans]) + added)
+        if missing:
+            merged.notes.append("以下部分在文件中没有找到答案：" + "；".join(missing))
+        return merged
+
     def chain(self, k: int = 5) -> Any:
         """The retrieval → answer pipeline as a LangChain Runnable (question in, Answer out)."""
         from langchain_core.runnables import RunnableLambda, RunnablePassthrough
@@ -144,6 +178,64 @@ class Assistant:
             return self.answerer.answer(d["question"], d["hits"])
 
         return RunnablePassthrough.assign(hits=RunnableLambda(retrieve)) | RunnableLambda(answer)
+
+
+_PART_END = re.compile(r"(?<=[？?])")
+
+
+def split_parts(question: str) -> list[str]:
+    """The questions of a multi-part question (split after each ？), or ``[question]``.
+
+    A part shorter than four characters ("为什么？") stays with the one before it.
+    """
+    parts: list[str] = []
+    for p in _PART_END.split(question.strip()):
+        p = p.strip()
+        if not p:
+            continue
+        if parts and len(re.sub(r"[？?\s]", "", p)) < 4:
+            parts[-1] += p
+        else:
+            parts.append(p)
+    return parts if len(parts) > 1 else [question]
+
+
+def _renumber(text: str, number: dict[int, int]) -> str:
+    """``[2]`` → ``[number[2]]`` in an answer text."""
+    return re.sub(r"\[(\d+)\]", lambda m: f"[{number.get(int(m.group(1)), m.group(1))}]", text)
+
+
+def merge_answers(question: str, answers: list[Answer]) -> Answer:
+    """One answer from several: texts joined by lines, citations renumbered in order
+    (a clause cited twice keeps its first number)."""
+    citations: list[Citation] = []
+    lines = []
+    for a in answers:
+        number: dict[int, int] = {}
+        for i, c in enumerate(a.citations, 1):
+            same = next(
+                (
+                    j
+                    for j, d in enumerate(citations, 1)
+                    if (d.doc_no, d.clause, d.title) == (c.doc_no, c.clause, c.title)
+                ),
+                None,
+            )
+            if same is None:
+                citations.append(c)
+                same = len(citations)
+            number[i] = same
+        lines.append(_renumber(a.answer, number))
+    mode = answers[0].mode
+    notes = [n for a in answers for n in a.notes]
+    return Answer(
+        question=question,
+        answer="\n".join(lines),
+        refused=False,
+        mode=mode,
+        citations=citations,
+        notes=notes,
+    )
 
 
 # Follow-ups that only make sense with the previous question ("那退休的呢？").
