@@ -282,7 +282,11 @@ class ExtractiveAnswerer:
         if not terms:
             return 1.0 if hits else 0.0
         pool = re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits[: self.context]))
-        # a missing rare word (救护车, 公积金) weighs more than a missing common one (费用)
+        return self._covered(terms, pool)
+
+    def _covered(self, terms: list[str], pool: str) -> float:
+        """Share of ``terms`` found in ``pool``, each weighed by its rarity: a missing
+        rare word (救护车, 公积金) counts more than a missing common one (费用)."""
         weights = [self.rarity(t) for t in terms]
         found = sum(w for t, w in zip(terms, weights, strict=True) if self._found(t, pool))
         return found / sum(weights)
@@ -384,11 +388,8 @@ class ExtractiveAnswerer:
             return False
         pool = re.sub(r"\s+", "", "".join(c.text for c in ans.citations))
         terms = self.key_terms(part)
-        if terms:
-            weights = [self.rarity(t) for t in terms]
-            found = sum(w for t, w in zip(terms, weights, strict=True) if self._found(t, pool))
-            if found / sum(weights) < self.min_coverage:
-                return False
+        if terms and self._covered(terms, pool) < self.min_coverage:
+            return False
         kinds = analyse(part).quantity
         return not kinds or has_figure_of(ans.answer, kinds)
 
