@@ -308,7 +308,7 @@ class ExtractiveAnswerer:
         return any(
             alt in pool
             for word, official in load_synonyms()
-            if word in term or term in word
+            if word in term
             for alt in official.split()
         )
 
