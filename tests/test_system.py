@@ -20,6 +20,7 @@ from rag.settings import PROJECT_ROOT
 pytestmark = pytest.mark.slow
 
 DEV = PROJECT_ROOT / "eval" / "gold" / "dev.jsonl"
+HELDOUT = PROJECT_ROOT / "eval" / "gold" / "heldout.jsonl"
 FLOORS = PROJECT_ROOT / "eval" / "floors.toml"
 
 QUESTIONS = [
@@ -137,14 +138,15 @@ def test_batch_keeps_ids_and_order(real_home: Path, tmp_path: Path) -> None:
     assert set(out[0]["timings_ms"]) == {"retrieve", "answer", "total"}
 
 
-def test_dev_gold_clauses_exist_in_the_ingested_corpus(corpus: Corpus) -> None:
+@pytest.mark.parametrize("gold", [DEV, HELDOUT], ids=["dev", "heldout"])
+def test_gold_clauses_exist_in_the_ingested_corpus(corpus: Corpus, gold: Path) -> None:
     """Every gold citation names a document that exists, and its clause is found
     exactly or as the same article / top outline item (lenient)."""
     from rag.ingest.labels import same_top_unit
 
     by_doc = {d.key: [c.label for c in d.clauses] for d in corpus.printed()}
     missing = []
-    for item in read_gold(DEV):
+    for item in read_gold(gold):
         for c in item.citations:
             key = c.doc_no or c.title
             assert key in by_doc, (item.id, key)
