@@ -150,3 +150,17 @@ def test_each_part_of_a_two_part_question_is_answered(real_assistant: Assistant)
     labels = {c.clause for c in ans.citations}
     assert {"第二十条", "第十八条"} <= labels
     assert "2015年2月1日" in ans.answer and "每半年" in ans.answer
+
+
+def test_a_comparison_cites_each_side(answerer: ExtractiveAnswerer, corpus: Corpus) -> None:
+    residents = _clause(corpus, "嘉政办发〔2014〕101号", "三、")  # 居民医保 异地安置
+    other = _clause(corpus, "嘉政发〔2014〕87号", "第三十二条")
+    employees = _clause(corpus, "嘉政发〔2014〕87号", "第三十四条")  # 职工 异地安置
+    question = "城乡居民医保和职工医保对长住外地人员异地安置备案的规定有什么不同？"
+    assert analyse(question).compared() == ["职工医保", "城乡居民医保"]
+    ans = answerer.answer(question, _hits(residents, other, employees))
+    assert not ans.refused
+    assert {(c.doc_no, c.clause) for c in ans.citations} >= {
+        ("嘉政办发〔2014〕101号", "三、"),
+        ("嘉政发〔2014〕87号", "第三十四条"),
+    }

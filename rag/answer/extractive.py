@@ -89,6 +89,17 @@ class Needs:
     categories: list[Category] = field(default_factory=list)
     definition: bool = False  # "是什么意思": the clause that defines the term answers
 
+    def compared(self) -> list[str]:
+        """What a comparison question sets side by side ("嘉兴、天津、上海…是否一致",
+        "职工医保和城乡居民医保…一样吗"): two or more places, or two or more categories of
+        one axis. Empty for other questions."""
+        out = list(self.places) if len(self.places) >= 2 else []
+        for axis in {c.axis for c in self.categories}:
+            names = [c.name for c in self.categories if c.axis == axis]
+            if len(names) >= 2:
+                out += names
+        return out
+
 
 @dataclass
 class Scored:
@@ -324,7 +335,9 @@ class ExtractiveAnswerer:
         return re.search("[^。；，]{0,3}".join(map(re.escape, term)), pool) is not None
 
     # -- answering -------------------------------------------------------------------
-    def score_sentences(self, question: str, hits: list[Hit], needs: Needs) -> list[Scored]:
+    def score_sentences(
+        self, question: str, hits: list[Hit], needs: Needs, context: int | None = None
+    ) -> list[Scored]:
         """Score every answer unit of the top clauses against the question.
 
         The overlap is weighted by how rare a question token is among the candidate
@@ -332,13 +345,14 @@ class ExtractiveAnswerer:
         document's title, does not tell them apart; the one word only the answer has
         (施行, 上海) does.
         """
+        context = context or self.context
         # a quoted title names the document, not the clause: it does not choose a unit
-        titles = " ".join(h.clause.doc_title for h in hits[: self.context])
+        titles = " ".join(h.clause.doc_title for h in hits[:context])
         q = _QUOTED.sub(lambda m: " " if m.group(1) in titles else m.group(0), question)
         q = strip_doc_refs(q)
         q_tokens = set(self.tok.tokens(q))
         cands: list[tuple[int, int, str, set[str], float]] = []
-        for rank, h in enumerate(hits[: self.context]):
+        for rank, h in enumerate(hits[:context]):
             cov = self.coverage(question, [h], places=True)
             text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
@@ -449,7 +463,9 @@ class ExtractiveAnswerer:
         usable = self._categories_ok(needs, self._years_ok(needs, self._place_ok(needs, hits)))
         if not usable:
             return self.refuse(question, hits, mode=mode)
-        scored = self.score_sentences(question, usable, needs)
+        compared = needs.compared()
+        # a comparison may need a clause from each side, further down the list
+        scored = self.score_sentences(question, usable, needs, len(usable) if compared else None)
         if not scored:
             return self.refuse(question, hits, mode=mode)
         ranked = sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.pos))
@@ -458,10 +474,41 @@ class ExtractiveAnswerer:
         # the clauses actually cited must cover the question's key words
         if not picked or self.coverage(question, cited) < self.min_coverage:
             return self.refuse(question, hits, mode=mode)
+        picked = self._each_side(compared, usable, ranked, picked)
         cases = self._cases(needs, usable, ranked, picked)
         if cases:
             return self._compose_cases(question, usable, cases, mode=mode)
         return self._compose(question, usable, picked, mode=mode)
+
+    def _each_side(
+        self, compared: list[str], usable: list[Hit], ranked: list[Scored], picked: list[Scored]
+    ) -> list[Scored]:
+        """For a comparison, the best unit about each side the picked ones leave out.
+
+        A side is a place (named in the document's title) or a category (mentioned by
+        the clause or its document). A side no retrieved clause speaks of stays out: the
+        answer then shows what there is, each side with its own citation.
+        """
+        if not compared:
+            return picked
+        best = ranked[0].score
+
+        def about(rank: int, side: str) -> bool:
+            h = usable[rank]
+            if side in PLACES:
+                return side in h.clause.doc_title
+            return any(c.name == side for c in mentioned(_doc_text(h)))
+
+        out = list(picked)
+        for side in compared:
+            if any(about(s.hit_rank, side) for s in out):
+                continue
+            extra = next(
+                (s for s in ranked if about(s.hit_rank, side) and s.score >= 0.4 * best), None
+            )
+            if extra is not None:
+                out.append(extra)
+        return out
 
     def _cases(
         self, needs: Needs, usable: list[Hit], ranked: list[Scored], picked: list[Scored]

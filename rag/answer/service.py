@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.extractive import ExtractiveAnswerer, analyse
 from rag.errors import InputError
 from rag.index.embedders import Embedder, embedder_from_settings
 from rag.index.store import LoadedIndex, load_index
@@ -114,7 +114,9 @@ class Assistant:
         k = k or self.settings.k
         if not 1 <= k <= 50:
             raise InputError("k must be between 1 and 50")
-        hits = self.search(standalone, k=k, filters=filters)
+        # a comparison ("嘉兴、天津、上海…是否一致") needs clauses about each side
+        n = max(k, 10) if analyse(standalone).compared() else k
+        hits = self.search(standalone, k=n, filters=filters)
         t1 = time.perf_counter()
         if mode == "llm":
             from rag.answer.generative import generate
