@@ -35,6 +35,9 @@ def _hits(*clauses: Clause) -> list[Hit]:
         ("不低于项目总建筑面积的2‰且最低不少于20平方米", ["amount"], True),
         ("参保人员应当持本人医疗保障凭证就医", ["duration", "ratio", "money"], False),
         ("统筹基金支付比例为85%", ["money"], False),
+        ("本办法自2015年2月1日起实施。", ["when"], True),
+        ("9月底前基本建成全市统一的移动政务服务平台", ["when"], True),
+        ("参保人员应当持本人医疗保障凭证就医", ["when"], False),
     ],
 )
 def test_figure_kinds(sentence: str, kinds: list[str], expected: bool) -> None:
@@ -45,6 +48,7 @@ def test_question_analysis_reads_what_is_asked() -> None:
     assert analyse("分哪几个阶段？").quantity == []  # "which", not "how many"
     assert analyse("安排了多少个项目？").quantity == ["count"]
     assert "amount" in analyse("配建标准是多少？").quantity
+    assert analyse("这个办法什么时候开始施行？").quantity == ["when"]
     assert analyse("嘉兴城乡居民医保住院能报销多少比例？").categories == [
         Category("insurance", "城乡居民医保"),
         Category("care", "住院"),

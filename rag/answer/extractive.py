@@ -72,6 +72,8 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         re.compile(r"几种|多少种|几项|多少项|几类|多少类|几家|几次|多少次|多少个|(?<!哪)几个"),
         ("种", "项", "类", "家", "次", "个", "件", "所", "人", "户"),
     ),
+    # "什么时候实施", "何时完成": a date or a point in time
+    "when": (re.compile(r"什么时候|何时|哪一年|哪年|几月|几号|截止到|什么时间"), ("年", "月", "日")),
 }
 _QUOTED = re.compile(r"《([^》]{4,})》")
 _ASKS_MEANING = re.compile(r"什么意思|是指什么|指的是什么|什么是|含义|定义|怎么理解|是什么概念")
@@ -211,6 +213,11 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
         if any(u.startswith(wanted) for u in units):
             return True
         if kind == "ratio" and re.search(r"[一二三四五六七八九]成|全额|全部|不予", sentence):
+            return True
+        if kind == "when" and re.search(
+            r"[月年]底前?|[月年]初|之日起|起施行|起实施|起执行|起试行|当月|次月|当年|次年|上半年|下半年|季度",
+            sentence,
+        ):
             return True
         if kind == "duration" and re.search(
             r"\d{4}年\d{1,2}月\d{1,2}日|次月|当月|当年|每年|每月|每季度|半年|定期|及时|即时|"
