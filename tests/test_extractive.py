@@ -168,3 +168,13 @@ def test_a_comparison_cites_each_side(answerer: ExtractiveAnswerer, corpus: Corp
         ("嘉政办发〔2014〕101号", "三、"),
         ("嘉政发〔2014〕87号", "第三十四条"),
     }
+
+
+def test_a_who_question_prefers_the_sentence_naming_the_body(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    levels = _clause(corpus, "嘉政办发〔2014〕99号", "3.2")  # the four warning levels
+    issuing = _clause(corpus, "嘉政办发〔2014〕99号", "3.3")  # who issues each
+    ans = answerer.answer("市级重污染天气预警分别由谁签发？", _hits(levels, issuing))
+    assert not ans.refused
+    assert "由市重污染天气应急办主任签发" in ans.answer

@@ -73,11 +73,20 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         ("种", "项", "类", "家", "次", "个", "件", "所", "人", "户"),
     ),
     # "什么时候实施", "何时完成": a date or a point in time
-    "when": (re.compile(r"什么时候|何时|哪一年|哪年|几月|几号|截止到|什么时间"), ("年", "月", "日")),
+    "when": (
+        re.compile(r"什么时候|何时|哪一年|哪年|几月|几号|截止到|什么时间"),
+        ("年", "月", "日"),
+    ),
 }
 _QUOTED = re.compile(r"《([^》]{4,})》")
 _ASKS_MEANING = re.compile(r"什么意思|是指什么|指的是什么|什么是|含义|定义|怎么理解|是什么概念")
 _DEFINES = re.compile(r"是指|含义|系指|指的是")
+_ASKS_WHO = re.compile(r"由谁|谁来|谁负责|哪个部门|哪些部门|什么部门|哪个单位|哪家单位|谁牵头")
+_ACTS = re.compile(
+    r"(局|委|办|厅|部门|政府|机构|中心|单位|支队|指挥部|企业)[^，。；]{0,12}"
+    r"(负责|牵头|签发|起草|组织|承担|实施|审核|审批|评审|发布|落实)|"
+    r"由[^，。；]{1,20}(负责|牵头|签发|起草|组织|承担|审核|审批|评审|发布|落实)"
+)
 _FIG_UNIT = re.compile(r"^[\d.]+(.*)$")
 
 
@@ -90,6 +99,7 @@ class Needs:
     quantity: list[str] = field(default_factory=list)  # kinds from QUANTITY_KINDS
     categories: list[Category] = field(default_factory=list)
     definition: bool = False  # "是什么意思": the clause that defines the term answers
+    who: bool = False  # "由谁签发": the sentence naming the body that does it answers
 
     def compared(self) -> list[str]:
         """What a comparison question sets side by side ("嘉兴、天津、上海…是否一致",
@@ -196,7 +206,9 @@ def analyse(question: str) -> Needs:
     kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
     if not kinds and re.search(r"多少|(?<!哪)几(?!乎)", q):
         kinds = ["amount"]  # "要先自己负担多少": a figure of some kind answers
-    return Needs(places, years, kinds, named(q), bool(_ASKS_MEANING.search(q)))
+    return Needs(
+        places, years, kinds, named(q), bool(_ASKS_MEANING.search(q)), bool(_ASKS_WHO.search(q))
+    )
 
 
 def has_figure_of(sentence: str, kinds: list[str]) -> bool:
@@ -382,6 +394,8 @@ class ExtractiveAnswerer:
             if needs.quantity:
                 bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
             if needs.definition and _DEFINES.search(sent):
+                bonus += 0.2
+            if needs.who and _ACTS.search(sent):
                 bonus += 0.2
             prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
             short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
