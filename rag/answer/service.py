@@ -67,13 +67,20 @@ class Assistant:
         )
 
     # -- stages --------------------------------------------------------------------
+    def named_document(self, question: str, filters: Filters | None) -> Filters | None:
+        """``filters``, or when there are none and the question names one document, a
+        filter to that document."""
+        if filters is None or filters.is_empty():
+            docs = self.lookup.doc_nos(question)
+            if len(docs) == 1:
+                return Filters(doc_no=docs[0])
+        return filters
+
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
         q = check_question(query, self.settings.max_question_chars)
-        if filters is None or filters.is_empty():
-            docs = self.lookup.doc_nos(q)
-            if len(docs) == 1 and not self.lookup(q):
-                filters = Filters(doc_no=docs[0])
         pinned = self.lookup(q)
+        if not pinned:  # a pinned clause comes first; the rest may be from other texts
+            filters = self.named_document(q, filters)
         # fetch more than k so that moving other places' documents down still fills k
         hits = self.retriever.search(expand(q), k=k + 10, filters=filters, pinned=pinned)
         head = [h for h in hits if "lookup" in h.sources]
@@ -149,9 +156,7 @@ class Assistant:
         parts = split_parts(question)
         if len(parts) < 2:
             return ans
-        if filters is None or filters.is_empty():
-            docs = self.lookup.doc_nos(question)
-            filters = Filters(doc_no=docs[0]) if len(docs) == 1 else filters
+        filters = self.named_document(question, filters)
         added: list[Answer] = []
         missing: list[str] = []
         for part in parts:
