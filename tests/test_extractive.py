@@ -105,6 +105,9 @@ def test_third_article_of_an_outline_text_is_its_part_three(corpus: Corpus) -> N
     assert [c.label for c in pinned] == ["三、"]
     # a text with articles keeps its 第三条
     assert [c.label for c in lookup("嘉政发〔2014〕87号第三条")] == ["第三条"]
+    # an article split into items is pinned with its items
+    labels = [c.label for c in lookup("嘉政发〔2014〕87号第二十四条")]
+    assert labels[:2] == ["第二十四条", "第二十四条（一）"] and len(labels) >= 3
 
 
 def test_an_open_category_is_answered_case_by_case(

@@ -472,7 +472,8 @@ class ExtractiveAnswerer:
             # the question named the document and clause: answer from it alone, read out
             # in order (a clerk reads the clause; 800 characters at most)
             units = sorted(
-                self.score_sentences(question, pinned, needs), key=lambda s: (s.hit_rank, s.pos)
+                self.score_sentences(question, pinned, needs, len(pinned)),
+                key=lambda s: (s.hit_rank, s.pos),
             )
             total, keep = 0, list[Scored]()
             for u in units:
