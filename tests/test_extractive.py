@@ -105,6 +105,10 @@ def test_third_article_of_an_outline_text_is_its_part_three(corpus: Corpus) -> N
     assert [c.label for c in pinned] == ["三、"]
     # a text with articles keeps its 第三条
     assert [c.label for c in lookup("嘉政发〔2014〕87号第三条")] == ["第三条"]
+    # a clause the document does not have is reported, not answered
+    assert lookup("嘉政发〔2014〕87号第九十九条") == []
+    assert lookup.unresolved("嘉政发〔2014〕87号第九十九条") == ["嘉政发〔2014〕87号 第九十九条"]
+    assert lookup.unresolved("嘉政发〔2014〕87号第十四条") == []
     # an article split into items is pinned with its items
     labels = [c.label for c in lookup("嘉政发〔2014〕87号第二十四条")]
     assert labels[:2] == ["第二十四条", "第二十四条（一）"] and len(labels) >= 3
@@ -181,3 +185,12 @@ def test_a_who_question_prefers_the_sentence_naming_the_body(
     ans = answerer.answer("市级重污染天气预警分别由谁签发？", _hits(levels, issuing))
     assert not ans.refused
     assert "由市重污染天气应急办主任签发" in ans.answer
+
+
+def test_a_question_with_nothing_to_look_for_is_refused(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    hits = _hits(_clause(corpus, "嘉政发〔2014〕87号", "第十四条"))
+    assert answerer.key_terms("a") == []
+    assert answerer.answer("a", hits).refused
+    assert answerer.answer("多少钱？", hits).refused

@@ -310,7 +310,7 @@ class ExtractiveAnswerer:
         """Share of the question's key terms found in the top clauses (or their synonyms)."""
         terms = self.key_terms(question, places=places)
         if not terms:
-            return 1.0 if hits else 0.0
+            return 0.0  # nothing to look for ("a", "多少钱？"): no clause is shown to answer it
         pool = re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits[: self.context]))
         return self._covered(terms, pool)
 

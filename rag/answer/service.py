@@ -135,6 +135,8 @@ class Assistant:
         t2 = time.perf_counter()
         ans.question = q
         ans.id = id
+        for ref in self.lookup.unresolved(standalone):
+            ans.notes.append(f"没有这一条款：{ref}")
         if standalone != q:
             ans.notes.append(f"understood as: {standalone}")
         ans.timings_ms = {

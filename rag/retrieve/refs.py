@@ -54,15 +54,27 @@ class ReferenceLookup:
         return out
 
     def __call__(self, question: str) -> list[Clause]:
+        """The clauses the question names, in the order named, each once."""
+        pinned: list[Clause] = []
+        for _ref, found in self.resolve(question):
+            pinned.extend(c for c in found if c not in pinned)
+        return pinned
+
+    def unresolved(self, question: str) -> list[str]:
+        """The clause references of the question that name no clause of the named
+        document ("嘉政发〔2014〕87号 第九十九条")."""
+        return [ref for ref, found in self.resolve(question) if not found]
+
+    def resolve(self, question: str) -> list[tuple[str, list[Clause]]]:
+        """Each (document, clause reference) the question makes, with the clauses it
+        names (empty when the document has no such clause)."""
         docs = self.doc_nos(question)
         if not docs:
             return []
-        pinned: list[Clause] = []
+        out: list[tuple[str, list[Clause]]] = []
         refs = list(_CLAUSE_RE.finditer(question))
         for no in docs:
             clauses = self.by_doc[no]
-            if not refs:
-                continue
             for m in refs:
                 wanted = set(canonical_clause_query(m.group(0)))
                 hit = [c for c in clauses if c.label in wanted]
@@ -73,5 +85,5 @@ class ReferenceLookup:
                     # a text in outline form: people call its "三、" the third article
                     part = _outline_part(m.group(1))
                     hit = [c for c in clauses if part and c.label.startswith(part)]
-                pinned.extend(h for h in hit if h not in pinned)
-        return pinned
+                out.append((f"{no} {m.group(0).strip()}", hit))
+        return out
