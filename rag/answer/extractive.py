@@ -9,11 +9,17 @@ constraints are checked against the retrieved clauses:
 
 * a place it names (上海, 宁波 …) must be the place of a retrieved document;
 * a year it names (2016年) must occur in the clause or its document;
-* when it asks for a quantity (多少钱, 什么比例, 多长时间, 几种), some selected
-  sentence must hold a figure of that kind (元, %, a duration, a count);
-* its key words must be covered by the retrieved clauses.
+* a category it names (职工 or 城乡居民, 住院 or 门诊, 在职 or 退休) must be the
+  cited clause's (``rag.answer.categories``);
+* when it asks for a quantity or a time (多少钱, 什么比例, 多长时间, 几种, 什么时候),
+  some selected sentence must hold a figure of that kind (元, %, a duration, a count,
+  a date), from a clause about the question;
+* its key words (content words, by part of speech) must be covered by the cited
+  clauses, each missing word weighed by its rarity in the corpus.
 
-When one fails, the answer is a refusal that shows the nearest clauses.
+When one fails, the answer is a refusal that shows the nearest clauses. A question
+that leaves the category open where the texts differ is answered case by case; a
+comparison (two places, two categories) cites a clause for each side.
 """
 
 from __future__ import annotations
