@@ -194,3 +194,13 @@ def test_a_question_with_nothing_to_look_for_is_refused(
     assert answerer.key_terms("a") == []
     assert answerer.answer("a", hits).refused
     assert answerer.answer("多少钱？", hits).refused
+
+
+def test_each_thing_asked_gets_its_sentence_from_the_cited_clause(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    targets = _clause(corpus, "嘉政办发〔2014〕104号", "二、")
+    ans = answerer.answer("到2017年底公交出行分担率和城市公交车保有量目标是多少？", _hits(targets))
+    assert not ans.refused
+    assert "22%" in ans.answer and "950标台" in ans.answer
+    assert [c.clause for c in ans.citations] == ["二、"]

@@ -502,11 +502,38 @@ class ExtractiveAnswerer:
         # the clauses actually cited must cover the question's key words
         if not picked or self.coverage(question, cited) < self.min_coverage:
             return self.refuse(question, hits, mode=mode)
-        picked = self._each_side(compared, usable, ranked, picked)
+        picked = self._each_side(compared, usable, ranked, self._complete(question, ranked, picked))
         cases = self._cases(needs, usable, ranked, picked)
         if cases:
             return self._compose_cases(question, usable, cases, mode=mode)
         return self._compose(question, usable, picked, mode=mode)
+
+    def _complete(self, question: str, ranked: list[Scored], picked: list[Scored]) -> list[Scored]:
+        """Add from the clauses already cited, for each key word of the question that no
+        picked unit holds, the best unit that holds it ("公交出行分担率和公交车保有量目标
+        是多少": one sentence each), up to two units more. No new clause is cited."""
+        cited = {s.hit_rank for s in picked}
+        out = list(picked)
+        held = re.sub(r"\s+", "", "".join(s.text for s in out))
+        for term in self.key_terms(question):
+            if len(out) >= len(picked) + 2:
+                break
+            if self._found(term, held):
+                continue
+            extra = next(
+                (
+                    s
+                    for s in ranked
+                    if s.hit_rank in cited
+                    and s not in out
+                    and self._found(term, re.sub(r"\s+", "", s.text))
+                ),
+                None,
+            )
+            if extra is not None:
+                out.append(extra)
+                held += re.sub(r"\s+", "", extra.text)
+        return out
 
     def _each_side(
         self, compared: list[str], usable: list[Hit], ranked: list[Scored], picked: list[Scored]
