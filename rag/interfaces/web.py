@@ -180,6 +180,15 @@ def _understood_as(rec: dict[str, Any]) -> str:
     return ""
 
 
+def _other_notes(rec: dict[str, Any], *, for_citizens: bool) -> list[str]:
+    """Notes beside "understood as": cases, unanswered parts, a missing clause, an LLM
+    fallback. Citizens see the ones written for them (in Chinese); clerks see all."""
+    notes = [n for n in rec.get("notes", []) if not n.startswith("understood as: ")]
+    if for_citizens:
+        notes = [n for n in notes if re.match(r"[\u4e00-\u9fff]", n)]
+    return notes
+
+
 def _source_text(source: str) -> str:
     m = re.match(r"^(.*):(\d+)-(\d+)$", source)
     if not m:
@@ -193,10 +202,12 @@ def chat_answer(rec: dict[str, Any]) -> str:
     parts = []
     if rec["refused"]:
         parts.append("**现有文件没有涉及这个问题。**")
-    parts.append(html.escape(rec["answer"], quote=False))
+    parts.append(_lines_html(rec["answer"]))
     standalone = _understood_as(rec)
     if standalone:
         parts.append(f'<span class="answer-note">（按“{_esc(standalone)}”理解）</span>')
+    for note in _other_notes(rec, for_citizens=True):
+        parts.append(f'<span class="answer-note">{_esc(note)}</span>')
     if rec["citations"]:
         title = "出处（点击查看条文）"
         if rec["refused"]:
@@ -243,10 +254,12 @@ def clerk_answer_md(rec: dict[str, Any]) -> str:
     out = []
     if rec["refused"]:
         out.append("**⚠️ 现有文件没有涉及这个问题**，以下为最接近的条款，仅供参考。")
-    out.append(html.escape(rec["answer"], quote=False))
+    out.append(_lines_html(rec["answer"]))
     standalone = _understood_as(rec)
     if standalone:
         out.append(f"*按“{_esc(standalone)}”理解*")
+    for note in _other_notes(rec, for_citizens=False):
+        out.append(f"<span class='answer-note'>{_esc(note)}</span>")
     if rec["citations"]:
         cites = "\n".join(
             f"{i}. **{_esc(c['label'])}**"
