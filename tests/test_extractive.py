@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.categories import Category, mentioned, named
-from rag.answer.extractive import ExtractiveAnswerer, analyse, has_figure_of
+from rag.answer.extractive import ExtractiveAnswerer, Scored, analyse, has_figure_of
 from rag.answer.service import Assistant, merge_answers, split_parts
 from rag.ingest.store import Corpus
 from rag.models import Answer, Citation, Clause, Hit
@@ -38,6 +38,7 @@ def _hits(*clauses: Clause) -> list[Hit]:
         ("本办法自2015年2月1日起实施。", ["when"], True),
         ("9月底前基本建成全市统一的移动政务服务平台", ["when"], True),
         ("参保人员应当持本人医疗保障凭证就医", ["when"], False),
+        ("重点支持制造业企业500万以下“过桥”转贷", ["amount"], True),
     ],
 )
 def test_figure_kinds(sentence: str, kinds: list[str], expected: bool) -> None:
@@ -204,3 +205,17 @@ def test_each_thing_asked_gets_its_sentence_from_the_cited_clause(
     assert not ans.refused
     assert "22%" in ans.answer and "950标台" in ans.answer
     assert [c.clause for c in ans.citations] == ["二、"]
+
+
+def test_sentences_of_an_off_topic_clause_do_not_set_the_bar(
+    answerer: ExtractiveAnswerer,
+) -> None:
+    # the best-scoring unit comes from a clause holding none of the question's words:
+    # it is left out, and the bar is set by the best unit that may be quoted
+    ranked = [
+        Scored(0, 0, "off topic", 1.0, coverage=0.0),
+        Scored(1, 0, "on topic", 0.5, coverage=0.8),
+        Scored(1, 1, "also on topic", 0.4, coverage=0.8),
+    ]
+    picked = answerer._pick(ranked, analyse("医院要征得我同意吗？"))
+    assert [s.text for s in picked] == ["on topic", "also on topic"]

@@ -226,6 +226,8 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
             units.append(m.group(1))
             if m.group(1).startswith("个") and len(m.group(1)) > 1:
                 units.append(m.group(1)[1:])  # 6个月 is a duration as well as a count
+    if re.search(r"\d\s*[万亿]", sentence):
+        units.append("万")  # "500万以下": an amount, though no unit follows
     for kind in kinds:
         wanted = QUANTITY_KINDS[kind][1]
         if any(u.startswith(wanted) for u in units):
@@ -447,25 +449,22 @@ class ExtractiveAnswerer:
         return keep
 
     def _pick(self, ranked: list[Scored], needs: Needs) -> list[Scored]:
-        best = ranked[0].score
         # a clause holding far fewer of the question's words than another is not cited
         topical = max(s.coverage for s in ranked)
+        ranked = [s for s in ranked if s.coverage >= 0.5 * topical]
+        best = ranked[0].score
         picked: list[Scored] = []
         total = 0
         for s in ranked:
             if len(picked) >= self.max_sentences or s.score < 0.7 * best:
                 break
-            if (total + len(s.text) > self.max_chars and picked) or s.coverage < 0.5 * topical:
+            if total + len(s.text) > self.max_chars and picked:
                 continue
             picked.append(s)
             total += len(s.text)
         if needs.quantity and not any(has_figure_of(s.text, needs.quantity) for s in picked):
             # the best sentence with a figure of the asked kind, if it is close enough
-            fig = [
-                s
-                for s in ranked
-                if has_figure_of(s.text, needs.quantity) and s.coverage >= 0.5 * topical
-            ]
+            fig = [s for s in ranked if has_figure_of(s.text, needs.quantity)]
             if not fig or fig[0].score < 0.5 * best:
                 return []
             picked = [fig[0], *picked[: self.max_sentences - 1]]
