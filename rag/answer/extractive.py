@@ -264,6 +264,12 @@ def _cited_text(
     return "".join(parts)
 
 
+def _pool(hits: list[Hit]) -> str:
+    """The text the question's key words are looked for in: clauses with their
+    document's number, title and headings, without whitespace."""
+    return re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits))
+
+
 def _doc_text(h: Hit) -> str:
     c = h.clause
     return f"{c.doc_no}{c.doc_title}{c.part_title}{''.join(c.headings)}{c.text}"
@@ -316,15 +322,13 @@ class ExtractiveAnswerer:
 
     def coverage(self, question: str, hits: list[Hit], *, places: bool = False) -> float:
         """Share of the question's key terms found in the top clauses (or their synonyms)."""
-        terms = self.key_terms(question, places=places)
-        if not terms:
-            return 0.0  # nothing to look for ("a", "多少钱？"): no clause is shown to answer it
-        pool = re.sub(r"\s+", "", "".join(_doc_text(h) for h in hits[: self.context]))
-        return self._covered(terms, pool)
+        return self._covered(self.key_terms(question, places=places), _pool(hits[: self.context]))
 
     def _covered(self, terms: list[str], pool: str) -> float:
         """Share of ``terms`` found in ``pool``, each weighed by its rarity: a missing
         rare word (救护车, 公积金) counts more than a missing common one (费用)."""
+        if not terms:
+            return 0.0  # nothing to look for ("a", "多少钱？"): no clause is shown to answer it
         weights = [self.rarity(t) for t in terms]
         found = sum(w for t, w in zip(terms, weights, strict=True) if self._found(t, pool))
         return found / sum(weights)
@@ -378,9 +382,10 @@ class ExtractiveAnswerer:
         q = _QUOTED.sub(lambda m: " " if m.group(1) in titles else m.group(0), question)
         q = strip_doc_refs(q)
         q_tokens = set(self.tok.tokens(q))
+        terms = self.key_terms(question, places=True)  # tagged once, not once per clause
         cands: list[tuple[int, int, str, set[str], float]] = []
         for rank, h in enumerate(hits[:context]):
-            cov = self.coverage(question, [h], places=True)
+            cov = self._covered(terms, _pool([h]))
             text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
             units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)
