@@ -69,6 +69,8 @@ def test_a_term_is_found_spread_or_by_its_official_word(
 ) -> None:
     assert answerer._found("失业金", "领取失业保险金期间")
     assert not answerer._found("最低工资", "最低生活保障金标准发放。享受本人基本工资")
+    assert answerer._found("门诊", "调整居民医保门（急）诊医疗费用报销比例")
+    assert not answerer._found("门诊", "门前三包，诊所")
     # 医保卡 → 医疗保障凭证 (index/synonyms.txt)
     c = _clause(corpus, "国务院令第735号", "第四十一条")
     assert "医保卡" not in c.text
@@ -219,3 +221,26 @@ def test_sentences_of_an_off_topic_clause_do_not_set_the_bar(
     ]
     picked = answerer._pick(ranked, analyse("医院要征得我同意吗？"))
     assert [s.text for s in picked] == ["on topic", "also on topic"]
+
+
+def test_the_figure_asked_for_must_be_about_what_is_asked(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    # 第十七条 speaks of the 等待期 without its length; the only duration it gives
+    # (自下一年度起) belongs to the sentence about 集中参保期
+    waiting = _clause(corpus, "上海市医疗保障条例", "第十七条")
+    assert answerer.focus("在上海非集中参保期参加城乡居民医保，等待期是几个月？") == ["等待期"]
+    ans = answerer.answer("在上海非集中参保期参加城乡居民医保，等待期是几个月？", _hits(waiting))
+    assert ans.refused
+    ans = answerer.answer(
+        "在上海集中参保期内连续参保，多久以后能享受城乡居民医保待遇？", _hits(waiting)
+    )
+    assert not ans.refused and "自下一年度起" in ans.answer
+
+
+def test_the_focus_of_a_figure_question() -> None:
+    answerer = ExtractiveAnswerer()
+    # a segment with no key word of its own asks about the one just before it
+    assert "扣除" in answerer.focus("个人所得税的赡养老人专项附加扣除，每个月能扣多少？")
+    assert answerer.focus("在医院没能刷医保卡，自己先垫了钱，要在多长时间内去报销？") == []
+    assert answerer.focus("上海市医疗保障条例第二十一条是什么内容？") == []  # no figure asked

@@ -94,6 +94,7 @@ _ACTS = re.compile(
     r"由[^，。；]{1,20}(负责|牵头|签发|起草|组织|承担|审核|审批|评审|发布|落实)"
 )
 _FIG_UNIT = re.compile(r"^[\d.]+(.*)$")
+_SEGMENT = re.compile(r"[，,。？?！!；;：:\s]+")
 
 
 @dataclass
@@ -106,6 +107,9 @@ class Needs:
     categories: list[Category] = field(default_factory=list)
     definition: bool = False  # "是什么意思": the clause that defines the term answers
     who: bool = False  # "由谁签发": the sentence naming the body that does it answers
+    # key words of the part of the question that asks for the figure ("等待期是几个月"):
+    # the figure given must be about them (set by the answerer, which has the tokenizer)
+    focus: list[str] = field(default_factory=list)
 
     def compared(self) -> list[str]:
         """What a comparison question sets side by side ("嘉兴、天津、上海…是否一致",
@@ -126,6 +130,10 @@ class Scored:
     text: str
     score: float
     coverage: float = 1.0  # of the question's key terms by the sentence's clause
+    # what the unit is read with to tell what it is about: the document's title and the
+    # clause's headings (head), the clause's opening unit and the unit before it (before)
+    head: str = ""
+    before: str = ""
 
 
 _ITEM_START = re.compile(
@@ -187,6 +195,12 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
         elif not _ITEM_START.match(sent):
             open_list = False
     return [text[a:b].strip() for a, b in units]
+
+
+def _before(units: list[str], i: int) -> str:
+    """What unit ``i`` of a clause is read with: the clause's opening unit (its topic,
+    "3.2 预警分级 …分为一级、二级…") and the unit just before it."""
+    return (units[0] if i > 1 else "") + (units[i - 1] if i else "")
 
 
 def cite_label(doc_no: str, label: str, title: str) -> str:
@@ -287,6 +301,7 @@ class ExtractiveAnswerer:
         max_chars: int = 420,
         context: int = 5,
         whole_clause: int = 300,
+        focus_share: float = 0.6,
         corpus: Sequence[str] = (),
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
@@ -298,6 +313,7 @@ class ExtractiveAnswerer:
         self.max_chars = max_chars
         self.context = context  # how many top hits the answer may draw on
         self.whole_clause = whole_clause
+        self.focus_share = focus_share
 
     # -- question analysis -------------------------------------------------------------
     def key_terms(self, question: str, *, places: bool = False) -> list[str]:
@@ -319,6 +335,49 @@ class ExtractiveAnswerer:
             and not re.fullmatch(r"[\d.%]+", w)
         ]
         return list(dict.fromkeys(words))
+
+    def focus(self, question: str) -> list[str]:
+        """Key words of the segments of the question that ask for a figure.
+
+        In "在上海非集中参保期参加城乡居民医保，等待期是几个月？" the figure asked for is
+        the 等待期's; a clause about 上海 城乡居民医保 that gives some other figure does
+        not answer it. Empty when the question asks for no figure, or the segment that
+        does has no key word of its own ("要交多少钱？").
+        """
+        out: list[str] = []
+        before: list[str] = []
+        for seg in _SEGMENT.split(strip_doc_refs(question)):
+            terms = self.key_terms(seg) if seg else []
+            if seg and analyse(seg).quantity:
+                # "…专项附加扣除，每个月能扣多少": a segment without a key word of its own
+                # asks the figure of what the segment before it names
+                out += terms or before
+            before = terms
+        return list(dict.fromkeys(out))
+
+    def _focus_parts(self, s: Scored, needs: Needs) -> list[tuple[str, float]]:
+        """Each part of unit ``s`` (a whole short clause has several) with the share of
+        the focus words it holds, read with what comes before it in the clause."""
+        parts = answer_units(s.text)
+        out = []
+        for i, part in enumerate(parts):
+            before = _before(parts, i) if i else s.before
+            text = re.sub(r"\s+", "", s.head + before + part)
+            out.append((part, self._covered(needs.focus, text)))
+        return out
+
+    def figure_about(self, s: Scored, needs: Needs, bar: float = 0.0) -> bool:
+        """Whether unit ``s`` gives a figure of the asked kind in a part that holds at
+        least ``bar`` of the question's focus words (any figure of the kind when the
+        question has no focus)."""
+        if not needs.quantity:
+            return True
+        if not needs.focus:
+            return has_figure_of(s.text, needs.quantity)
+        return any(
+            has_figure_of(part, needs.quantity) and share >= bar
+            for part, share in self._focus_parts(s, needs)
+        )
 
     def coverage(self, question: str, hits: list[Hit], *, places: bool = False) -> float:
         """Share of the question's key terms found in the top clauses (or their synonyms)."""
@@ -359,11 +418,11 @@ class ExtractiveAnswerer:
         """A term counts when its characters occur in order, close together.
 
         失业金 is in 失业保险金 and 报销比例 in 报销的比例, but 最低工资 is not in a text
-        that says 最低 in one place and 工资 in another.
+        that says 最低 in one place and 工资 in another. A two-character term may only
+        be split by a bracketed insertion (门诊 in 门（急）诊).
         """
-        if len(term) < 3:
-            return False
-        return re.search("[^。；，]{0,3}".join(map(re.escape, term)), pool) is not None
+        gap = "[^。；，]{0,3}" if len(term) >= 3 else "(?:（[^（）]{1,3}）)?"
+        return re.search(gap.join(map(re.escape, term)), pool) is not None
 
     # -- answering -------------------------------------------------------------------
     def score_sentences(
@@ -383,15 +442,17 @@ class ExtractiveAnswerer:
         q = strip_doc_refs(q)
         q_tokens = set(self.tok.tokens(q))
         terms = self.key_terms(question, places=True)  # tagged once, not once per clause
-        cands: list[tuple[int, int, str, set[str], float]] = []
+        cands: list[tuple[int, int, str, set[str], float, str, str]] = []
         for rank, h in enumerate(hits[:context]):
             cov = self._covered(terms, _pool([h]))
+            c = h.clause
+            head = f"{c.doc_no}{c.doc_title}{c.part_title}{''.join(c.headings)}"
             text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
             units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)
             for pos, sent in enumerate(units):
                 s_tokens = set(self.tok.tokens(sent)) & q_tokens
-                cands.append((rank, pos, sent, s_tokens, cov))
+                cands.append((rank, pos, sent, s_tokens, cov, head, _before(units, pos)))
         if not cands or not q_tokens:
             return []
         n = len(cands)
@@ -399,7 +460,7 @@ class ExtractiveAnswerer:
         weight = {t: len(t.lstrip("#")) * math.log(1 + (n + 1) / (df[t] + 0.5)) for t in q_tokens}
         total = sum(weight.values())
         out: list[Scored] = []
-        for rank, pos, sent, s_tokens, cov in cands:
+        for rank, pos, sent, s_tokens, cov, head, before in cands:
             if not s_tokens:
                 continue
             base = sum(weight[t] for t in s_tokens) / total
@@ -412,7 +473,7 @@ class ExtractiveAnswerer:
                 bonus += 0.2
             prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
             short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
-            out.append(Scored(rank, pos, sent, base + bonus + prior - short, cov))
+            out.append(Scored(rank, pos, sent, base + bonus + prior - short, cov, head, before))
         return out
 
     def _place_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
@@ -467,9 +528,16 @@ class ExtractiveAnswerer:
                 continue
             picked.append(s)
             total += len(s.text)
-        if needs.quantity and not any(has_figure_of(s.text, needs.quantity) for s in picked):
+        # the figure must come from a part about what the question asks the figure of
+        # ("等待期是几个月": not the 下一年度 of the sentence before): holding nearly as
+        # much of it as the part that holds most
+        bar = 0.0
+        if needs.quantity and needs.focus:
+            most = max(share for s in ranked for _p, share in self._focus_parts(s, needs))
+            bar = self.focus_share * most
+        if needs.quantity and not any(self.figure_about(s, needs, bar) for s in picked):
             # the best sentence with a figure of the asked kind, if it is close enough
-            fig = [s for s in ranked if has_figure_of(s.text, needs.quantity)]
+            fig = [s for s in ranked if self.figure_about(s, needs, bar)]
             if not fig or fig[0].score < 0.5 * best:
                 return []
             picked = [fig[0], *picked[: self.max_sentences - 1]]
@@ -477,6 +545,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: list[Hit], *, mode: str = "extractive") -> Answer:
         needs = analyse(question)
+        needs.focus = self.focus(question)
         pinned = [h for h in hits if "lookup" in h.sources]
         if pinned:
             # the question named the document and clause: answer from it alone, read out
