@@ -244,3 +244,14 @@ def test_the_focus_of_a_figure_question() -> None:
     assert "扣除" in answerer.focus("个人所得税的赡养老人专项附加扣除，每个月能扣多少？")
     assert answerer.focus("在医院没能刷医保卡，自己先垫了钱，要在多长时间内去报销？") == []
     assert answerer.focus("上海市医疗保障条例第二十一条是什么内容？") == []  # no figure asked
+
+
+def test_a_part_counts_as_answered_only_by_its_own_figure(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    # 第十八条 gives the 有效期 of a 谈判药品 agreement (两年), not how often the list changes
+    agreement = _clause(corpus, "国家医疗保障局令第1号", "第十八条")
+    ans = answerer.answer("谈判药品协议有效期多长？", _hits(agreement))
+    assert not ans.refused and "两年" in ans.answer
+    assert answerer.answers_part("谈判药品协议有效期多长？", ans)
+    assert not answerer.answers_part("国家医保药品目录多久调整一次？", ans)

@@ -94,6 +94,10 @@ _ACTS = re.compile(
     r"由[^，。；]{1,20}(负责|牵头|签发|起草|组织|承担|审核|审批|评审|发布|落实)"
 )
 _FIG_UNIT = re.compile(r"^[\d.]+(.*)$")
+# Share of a part's focus words the answer must hold next to its figure for that part
+# to count as answered; below it the part is asked on its own (an extra retrieval, not a
+# refusal, so the bar is high).
+_PART_FOCUS = 0.7
 _SEGMENT = re.compile(r"[，,。？?！!；;：:\s]+")
 
 
@@ -499,8 +503,14 @@ class ExtractiveAnswerer:
         terms = self.key_terms(part)
         if terms and self._covered(terms, pool) < self.min_coverage:
             return False
-        kinds = analyse(part).quantity
-        return not kinds or has_figure_of(ans.answer, kinds)
+        needs = analyse(part)
+        if not needs.quantity:
+            return True
+        # the figure the part asks for, about what it asks ("多久调整一次": not the
+        # 有效期 of the other part)
+        needs.focus = self.focus(part)
+        answer = Scored(0, 0, re.sub(r"\[\d+\]", "", ans.answer), 0.0)
+        return self.figure_about(answer, needs, _PART_FOCUS)
 
     def _categories_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
         """Hits about the categories the question names (职工 not 城乡居民, 住院 not 门诊)."""
