@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.categories import Category, mentioned, named
-from rag.answer.extractive import ExtractiveAnswerer, Scored, analyse, has_figure_of
+from rag.answer.extractive import (
+    ExtractiveAnswerer,
+    Scored,
+    analyse,
+    answer_units,
+    has_figure_of,
+)
 from rag.answer.service import Assistant, merge_answers, split_parts
 from rag.ingest.store import Corpus
 from rag.models import Answer, Citation, Clause, Hit
@@ -255,3 +261,19 @@ def test_a_part_counts_as_answered_only_by_its_own_figure(
     assert not ans.refused and "两年" in ans.answer
     assert answerer.answers_part("谈判药品协议有效期多长？", ans)
     assert not answerer.answers_part("国家医保药品目录多久调整一次？", ans)
+
+
+def test_an_item_title_is_read_with_its_sentence(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    plan = _clause(corpus, "嘉政办发〔2017〕17号", "一、")
+    units = answer_units(plan.text)
+    assert "(一)综合交通投资。计划推进项目38个,完成投资73.70亿元。" in units
+    ans = answerer.answer("综合交通安排了多少个项目？", _hits(plan))
+    assert "综合交通投资。计划推进项目38个" in ans.answer
+
+
+def test_two_years_asked_get_a_sentence_each() -> None:
+    needs = analyse("嘉兴城乡生活污水处理率2017年底和2020年的目标分别是多少？")
+    assert needs.compared() == ["2017年", "2020年"]
+    assert analyse("2017年的目标是多少？").compared() == []

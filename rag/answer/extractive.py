@@ -43,7 +43,8 @@ _GENERIC = frozenset(
     规定 政策 文件 办法 条例 有关 相关 情况 问题 要求 具体 按照 根据 规定的 内容 哪些 多少 怎么
     如何 可以 需要 是否 什么 嘉兴 嘉兴市 本市 我市 现在 目前 时候 时间 多长 多长时间 长时间 多久
     一下 一点 多一点 会不会 不会 能不能 不能 没有 有没有 自己 别人 以后 之后 之前 时候 分别 一样
-    怎样 哪里 哪个 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销 能否 标准 才能
+    怎样 哪里 哪个 哪几个 哪几 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销
+    能否 标准 才能
     """.split()
 )
 # Parts of speech of a question's frame rather than its topic: adverbs, numerals and
@@ -117,9 +118,11 @@ class Needs:
 
     def compared(self) -> list[str]:
         """What a comparison question sets side by side ("嘉兴、天津、上海…是否一致",
-        "职工医保和城乡居民医保…一样吗"): two or more places, or two or more categories of
-        one axis. Empty for other questions."""
+        "职工医保和城乡居民医保…一样吗", "2017年底和2020年的目标"): two or more places,
+        two or more categories of one axis, or two or more years. Empty for other
+        questions."""
         out = list(self.places) if len(self.places) >= 2 else []
+        out += [f"{y}年" for y in self.years] if len(self.years) >= 2 else []
         for axis in {c.axis for c in self.categories}:
             names = [c.name for c in self.categories if c.axis == axis]
             if len(names) >= 2:
@@ -141,7 +144,7 @@ class Scored:
 
 
 _ITEM_START = re.compile(
-    r"^\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
+    r"^\s*([（(][一二三四五六七八九十\d]+[）)]|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
 )
 
 # "…主要包括两类：一是…；" opens a list inside a sentence
@@ -188,6 +191,8 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
                 or (last.endswith(("：", ":")) and not open_list)
                 or (last.endswith("的；") and not _ITEM_START.match(sent))
                 or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
+                # an item's short title: "(一)综合交通投资。" heads the sentence after it
+                or (len(last) < 16 and _ITEM_START.match(last) and not _ITEM_START.match(sent))
             )
             and len(last) + len(sent) <= max_chars
         ):
@@ -446,28 +451,36 @@ class ExtractiveAnswerer:
         q = strip_doc_refs(q)
         q_tokens = set(self.tok.tokens(q))
         terms = self.key_terms(question, places=True)  # tagged once, not once per clause
-        cands: list[tuple[int, int, str, set[str], float, str, str]] = []
+        # each unit with the question tokens it holds, and those only what comes before
+        # it in the clause holds
+        cands: list[tuple[Scored, set[str], set[str]]] = []
         for rank, h in enumerate(hits[:context]):
             cov = self._covered(terms, _pool([h]))
             c = h.clause
             head = f"{c.doc_no}{c.doc_title}{c.part_title}{''.join(c.headings)}"
-            text = h.clause.text
             # a short clause is read whole: its conditions and figures belong together
-            units = [text.strip()] if len(text) <= self.whole_clause else answer_units(text)
+            units = [c.text.strip()] if len(c.text) <= self.whole_clause else answer_units(c.text)
             for pos, sent in enumerate(units):
+                unit = Scored(rank, pos, sent, 0.0, cov, head, _before(units, pos))
                 s_tokens = set(self.tok.tokens(sent)) & q_tokens
-                cands.append((rank, pos, sent, s_tokens, cov, head, _before(units, pos)))
+                b_tokens = set(self.tok.tokens(unit.before)) & q_tokens if unit.before else set()
+                cands.append((unit, s_tokens, b_tokens - s_tokens))
         if not cands or not q_tokens:
             return []
         n = len(cands)
-        df = {t: sum(t in c[3] for c in cands) for t in q_tokens}
+        df = {t: sum(t in c[1] for c in cands) for t in q_tokens}
         weight = {t: len(t.lstrip("#")) * math.log(1 + (n + 1) / (df[t] + 0.5)) for t in q_tokens}
         total = sum(weight.values())
         out: list[Scored] = []
-        for rank, pos, sent, s_tokens, cov, head, before in cands:
+        for unit, s_tokens, b_tokens in cands:
             if not s_tokens:
                 continue
-            base = sum(weight[t] for t in s_tokens) / total
+            # "计划推进项目38个" is read under its "（一）综合交通": the words of the unit
+            # before and of the clause's opening count, at half weight
+            base = (
+                sum(weight[t] for t in s_tokens) + 0.5 * sum(weight[t] for t in b_tokens)
+            ) / total
+            sent, rank = unit.text, unit.hit_rank
             bonus = 0.0
             if needs.quantity:
                 bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
@@ -477,7 +490,8 @@ class ExtractiveAnswerer:
                 bonus += 0.2
             prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
             short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
-            out.append(Scored(rank, pos, sent, base + bonus + prior - short, cov, head, before))
+            unit.score = base + bonus + prior - short
+            out.append(unit)
         return out
 
     def _place_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
@@ -623,27 +637,28 @@ class ExtractiveAnswerer:
     ) -> list[Scored]:
         """For a comparison, the best unit about each side the picked ones leave out.
 
-        A side is a place (named in the document's title) or a category (mentioned by
-        the clause or its document). A side no retrieved clause speaks of stays out: the
-        answer then shows what there is, each side with its own citation.
+        A side is a place (named in the document's title), a category (mentioned by
+        the clause or its document) or a year (in the unit itself). A side no retrieved
+        clause speaks of stays out: the answer then shows what there is, each side with
+        its own citation.
         """
         if not compared:
             return picked
         best = ranked[0].score
 
-        def about(rank: int, side: str) -> bool:
-            h = usable[rank]
+        def about(s: Scored, side: str) -> bool:
+            h = usable[s.hit_rank]
             if side in PLACES:
                 return side in h.clause.doc_title
+            if _YEAR_RE.fullmatch(side):
+                return side in s.text  # "2017年底和2020年的目标": a sentence for each year
             return any(c.name == side for c in mentioned(_doc_text(h)))
 
         out = list(picked)
         for side in compared:
-            if any(about(s.hit_rank, side) for s in out):
+            if any(about(s, side) for s in out):
                 continue
-            extra = next(
-                (s for s in ranked if about(s.hit_rank, side) and s.score >= 0.4 * best), None
-            )
+            extra = next((s for s in ranked if about(s, side) and s.score >= 0.4 * best), None)
             if extra is not None:
                 out.append(extra)
         return out
