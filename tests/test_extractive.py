@@ -277,3 +277,16 @@ def test_two_years_asked_get_a_sentence_each() -> None:
     needs = analyse("嘉兴城乡生活污水处理率2017年底和2020年的目标分别是多少？")
     assert needs.compared() == ["2017年", "2020年"]
     assert analyse("2017年的目标是多少？").compared() == []
+
+
+def test_the_preamble_repeating_the_title_does_not_outscore_the_clause(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    doc = corpus.get("嘉政办发〔2017〕17号")
+    preamble = next(c for c in doc.clauses if c.label == "序言" and "615" in c.text)
+    plan = _clause(corpus, "嘉政办发〔2017〕17号", "一、")
+    ans = answerer.answer(
+        "2017年“615”重大项目计划中综合交通投资安排了多少项目和投资？", _hits(preamble, plan)
+    )
+    assert [c.clause for c in ans.citations] == ["一、"]
+    assert "38个" in ans.answer and "73.70亿元" in ans.answer

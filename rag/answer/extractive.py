@@ -317,6 +317,7 @@ class ExtractiveAnswerer:
         # clause texts of the index: how rare a question word is across the corpus
         self._corpus = [re.sub(r"\s+", "", t) for t in corpus]
         self._idf: dict[str, float] = {}
+        self._titles: dict[str, set[str]] = {}
         self.min_coverage = min_coverage
         self.max_sentences = max_sentences
         self.max_chars = max_chars
@@ -471,15 +472,20 @@ class ExtractiveAnswerer:
         df = {t: sum(t in c[1] for c in cands) for t in q_tokens}
         weight = {t: len(t.lstrip("#")) * math.log(1 + (n + 1) / (df[t] + 0.5)) for t in q_tokens}
         total = sum(weight.values())
+
+        def held(tokens: set[str], title: set[str]) -> float:
+            return sum(weight[t] * (0.25 if t in title else 1.0) for t in tokens)
+
         out: list[Scored] = []
         for unit, s_tokens, b_tokens in cands:
             if not s_tokens:
                 continue
             # "计划推进项目38个" is read under its "（一）综合交通": the words of the unit
             # before and of the clause's opening count, at half weight
-            base = (
-                sum(weight[t] for t in s_tokens) + 0.5 * sum(weight[t] for t in b_tokens)
-            ) / total
+            # words of the document's title name the document, not the clause: its
+            # preamble repeats them all ("2017年“615”重大项目…计划"), so they count a quarter
+            title = self._title_tokens(hits[unit.hit_rank].clause.doc_title)
+            base = (held(s_tokens, title) + 0.5 * held(b_tokens, title)) / total
             sent, rank = unit.text, unit.hit_rank
             bonus = 0.0
             if needs.quantity:
@@ -493,6 +499,13 @@ class ExtractiveAnswerer:
             unit.score = base + bonus + prior - short
             out.append(unit)
         return out
+
+    def _title_tokens(self, title: str) -> set[str]:
+        """Tokens of a document title (cached: a few dozen titles, asked every time)."""
+        got = self._titles.get(title)
+        if got is None:
+            got = self._titles[title] = set(self.tok.tokens(title))
+        return got
 
     def _place_ok(self, needs: Needs, hits: list[Hit]) -> list[Hit]:
         """Hits whose document is about a place the question names (all if none named)."""
