@@ -54,6 +54,12 @@ def test_figure_kinds(sentence: str, kinds: list[str], expected: bool) -> None:
 def test_question_analysis_reads_what_is_asked() -> None:
     assert analyse("分哪几个阶段？").quantity == []  # "which", not "how many"
     assert analyse("安排了多少个项目？").quantity == ["count"]
+    # the measure word a count names must be the figure's: 9种 answers 有几种, 1次 does not
+    needs = analyse("职工医保规定病种有几种？")
+    assert needs.measure == "种"
+    assert needs.figure_in("恶性肿瘤放化疗、尿毒症等9种") and not needs.figure_in("每2年审验1次")
+    assert analyse("安排了多少项目？").measure == ""  # 项目 is a noun, not 项
+    assert analyse("整合成哪几类？").measure == ""  # which ones, not how many
     assert "amount" in analyse("配建标准是多少？").quantity
     assert analyse("这个办法什么时候开始施行？").quantity == ["when"]
     assert analyse("嘉兴城乡居民医保住院能报销多少比例？").categories == [

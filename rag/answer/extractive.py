@@ -85,6 +85,8 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         ("年", "月", "日"),
     ),
 }
+# "有几种", "多少项": the measure word of a count ("几个" names none: 个 goes with anything)
+_MEASURE_RE = re.compile(r"(?:(?<!哪)几|多少)(种|项|类|家|次|件|所|户|级|批|名|条)(?![目型庭数称件款别])")
 _QUOTED = re.compile(r"《([^》]{4,})》")
 _ASKS_MEANING = re.compile(r"什么意思|是指什么|指的是什么|什么是|含义|定义|怎么理解|是什么概念")
 _DEFINES = re.compile(r"是指|含义|系指|指的是")
@@ -115,6 +117,11 @@ class Needs:
     # key words of the part of the question that asks for the figure ("等待期是几个月"):
     # the figure given must be about them (set by the answerer, which has the tokenizer)
     focus: list[str] = field(default_factory=list)
+    measure: str = ""  # the measure word a count question names ("有几种": 种)
+
+    def figure_in(self, text: str) -> bool:
+        """Whether ``text`` holds a figure of the kind asked for."""
+        return has_figure_of(text, self.quantity, self.measure)
 
     def compared(self) -> list[str]:
         """What a comparison question sets side by side ("嘉兴、天津、上海…是否一致",
@@ -235,13 +242,21 @@ def analyse(question: str) -> Needs:
     kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
     if not kinds and re.search(r"多少|(?<!哪)几(?!乎)", q):
         kinds = ["amount"]  # "要先自己负担多少": a figure of some kind answers
+    measure = _MEASURE_RE.search(q) if "count" in kinds else None
     return Needs(
-        places, years, kinds, named(q), bool(_ASKS_MEANING.search(q)), bool(_ASKS_WHO.search(q))
+        places,
+        years,
+        kinds,
+        named(q),
+        bool(_ASKS_MEANING.search(q)),
+        bool(_ASKS_WHO.search(q)),
+        measure=measure.group(1) if measure else "",
     )
 
 
-def has_figure_of(sentence: str, kinds: list[str]) -> bool:
-    """Whether ``sentence`` holds a figure answering one of ``kinds``."""
+def has_figure_of(sentence: str, kinds: list[str], measure: str = "") -> bool:
+    """Whether ``sentence`` holds a figure answering one of ``kinds``; a count must be
+    of ``measure`` when one is given ("有几种": 9种, not 1次)."""
     units = []
     for f in figures(sentence):
         m = _FIG_UNIT.match(f)
@@ -252,7 +267,7 @@ def has_figure_of(sentence: str, kinds: list[str]) -> bool:
     if re.search(r"\d\s*[万亿]", sentence):
         units.append("万")  # "500万以下": an amount, though no unit follows
     for kind in kinds:
-        wanted = QUANTITY_KINDS[kind][1]
+        wanted = (measure,) if kind == "count" and measure else QUANTITY_KINDS[kind][1]
         if any(u.startswith(wanted) for u in units):
             return True
         if kind == "ratio" and re.search(r"[一二三四五六七八九]成|全额|全部|不予", sentence):
@@ -383,9 +398,9 @@ class ExtractiveAnswerer:
         if not needs.quantity:
             return True
         if not needs.focus:
-            return has_figure_of(s.text, needs.quantity)
+            return needs.figure_in(s.text)
         return any(
-            has_figure_of(part, needs.quantity) and share >= bar
+            needs.figure_in(part) and share >= bar
             for part, share in self._focus_parts(s, needs)
         )
 
@@ -489,7 +504,7 @@ class ExtractiveAnswerer:
             sent, rank = unit.text, unit.hit_rank
             bonus = 0.0
             if needs.quantity:
-                bonus = 0.2 if has_figure_of(sent, needs.quantity) else -0.1
+                bonus = 0.2 if needs.figure_in(sent) else -0.1
             if needs.definition and _DEFINES.search(sent):
                 bonus += 0.2
             if needs.who and _ACTS.search(sent):
@@ -705,7 +720,7 @@ class ExtractiveAnswerer:
                     for s in ranked
                     if category(s.hit_rank) not in ("", first)
                     and s.score >= 0.6 * best
-                    and has_figure_of(s.text, needs.quantity)
+                    and needs.figure_in(s.text)
                 ),
                 None,
             )
