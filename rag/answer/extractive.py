@@ -86,7 +86,9 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     ),
 }
 # "有几种", "多少项": the measure word of a count ("几个" names none: 个 goes with anything)
-_MEASURE_RE = re.compile(r"(?:(?<!哪)几|多少)(种|项|类|家|次|件|所|户|级|批|名|条)(?![目型庭数称件款别])")
+_MEASURE_RE = re.compile(
+    r"(?:(?<!哪)几|多少)(种|项|类|家|次|件|所|户|级|批|名|条)(?![目型庭数称件款别])"
+)
 _QUOTED = re.compile(r"《([^》]{4,})》")
 _ASKS_MEANING = re.compile(r"什么意思|是指什么|指的是什么|什么是|含义|定义|怎么理解|是什么概念")
 _DEFINES = re.compile(r"是指|含义|系指|指的是")
@@ -266,8 +268,13 @@ def has_figure_of(sentence: str, kinds: list[str], measure: str = "") -> bool:
                 units.append(m.group(1)[1:])  # 6个月 is a duration as well as a count
     if re.search(r"\d\s*[万亿]", sentence):
         units.append("万")  # "500万以下": an amount, though no unit follows
+    if "count" in kinds and measure:
+        # 种, 类, 级… are no units of figures(): look for the number before the word
+        if re.search(rf"(\d+|[一二两三四五六七八九十]+)\s*{measure}", sentence):
+            return True
+        kinds = [k for k in kinds if k != "count"]
     for kind in kinds:
-        wanted = (measure,) if kind == "count" and measure else QUANTITY_KINDS[kind][1]
+        wanted = QUANTITY_KINDS[kind][1]
         if any(u.startswith(wanted) for u in units):
             return True
         if kind == "ratio" and re.search(r"[一二三四五六七八九]成|全额|全部|不予", sentence):
@@ -400,8 +407,7 @@ class ExtractiveAnswerer:
         if not needs.focus:
             return needs.figure_in(s.text)
         return any(
-            needs.figure_in(part) and share >= bar
-            for part, share in self._focus_parts(s, needs)
+            needs.figure_in(part) and share >= bar for part, share in self._focus_parts(s, needs)
         )
 
     def coverage(self, question: str, hits: list[Hit], *, places: bool = False) -> float:
