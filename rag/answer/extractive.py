@@ -201,7 +201,7 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
                 or (last.endswith("的；") and not _ITEM_START.match(sent))
                 or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
                 # an item's short title: "(一)综合交通投资。" heads the sentence after it
-                or (len(last) < 16 and _ITEM_START.match(last) and not _ITEM_START.match(sent))
+                or (len(last) < 24 and _ITEM_START.match(last) and not _ITEM_START.match(sent))
             )
             and len(last) + len(sent) <= max_chars
         ):
