@@ -178,6 +178,20 @@ def test_each_part_of_a_two_part_question_is_answered(real_assistant: Assistant)
     assert "2015年2月1日" in ans.answer and "每半年" in ans.answer
 
 
+def test_a_later_part_is_searched_with_the_first_parts_subject(
+    real_assistant: Assistant,
+) -> None:
+    # "支付上有何不同" alone is about payment methods in general (医保发〔2025〕18号);
+    # with 甲类药品/乙类药品 carried over it finds the article on paying for them
+    question = "国家药品目录里的“甲类药品”和“乙类药品”是怎么划分的？支付上有何不同？"
+    assert {"甲类药品", "乙类药品"} <= set(real_assistant._topic(split_parts(question)[0]))
+    ans = real_assistant.ask(question)
+    assert {("国家医疗保障局令第1号", "第二十四条"), ("国家医疗保障局令第1号", "第二十五条")} <= {
+        (c.doc_no, c.clause) for c in ans.citations
+    }
+    assert "先由参保人自付一定比例" in ans.answer
+
+
 def test_a_comparison_cites_each_side(answerer: ExtractiveAnswerer, corpus: Corpus) -> None:
     residents = _clause(corpus, "嘉政办发〔2014〕101号", "三、")  # 居民医保 异地安置
     other = _clause(corpus, "嘉政发〔2014〕87号", "第三十二条")

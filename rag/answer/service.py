@@ -161,10 +161,15 @@ class Assistant:
         filters = self.named_document(question, filters)
         added: list[Answer] = []
         missing: list[str] = []
-        for part in parts:
+        topic = self._topic(parts[0])
+        for i, part in enumerate(parts):
             if not ans.refused and self.answerer.answers_part(part, ans):
                 continue
-            sub = self.answerer.answer(part, self.search(part, k=k, filters=filters))
+            # a later part leans on the first for its subject ("“甲类药品”和“乙类药品”有什么
+            # 区别？支付方式有何不同？"): it is searched with the first part's rarest words
+            carried = [t for t in topic if t not in part] if i else []
+            query = " ".join([*carried, part])
+            sub = self.answerer.answer(part, self.search(query, k=k, filters=filters))
             if sub.refused:
                 missing.append(part)
             elif not any(self.answerer.answers_part(part, a) for a in added):
@@ -175,6 +180,11 @@ class Assistant:
         if missing:
             merged.notes.append("以下部分在文件中没有找到答案：" + "；".join(missing))
         return merged
+
+    def _topic(self, part: str, n: int = 3) -> list[str]:
+        """The ``n`` rarest key words of a question part: what it is about."""
+        terms = self.answerer.key_terms(part)
+        return sorted(terms, key=lambda t: -self.answerer.rarity(t))[:n]
 
     def chain(self, k: int = 5) -> Any:
         """The retrieval → answer pipeline as a LangChain Runnable (question in, Answer out)."""
