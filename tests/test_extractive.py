@@ -310,3 +310,13 @@ def test_the_preamble_repeating_the_title_does_not_outscore_the_clause(
     )
     assert [c.clause for c in ans.citations] == ["一、"]
     assert "38个" in ans.answer and "73.70亿元" in ans.answer
+
+
+def test_story_words_the_texts_never_use_are_no_key_words(corpus: Corpus) -> None:
+    clauses = [c.text for d in corpus.documents for c in d.clauses]
+    answerer = ExtractiveAnswerer(corpus=clauses)
+    terms = answerer.key_terms("我们工地想从马路边的消火栓接水用，可以直接拧开用吗？")
+    assert "消火栓" in terms and "拧开" not in terms  # a verb no clause uses
+    assert "拧开" in ExtractiveAnswerer().key_terms("可以直接拧开消火栓用吗？")  # no corpus
+    # a noun no clause uses is kept: it is what is asked about
+    assert "门票" in answerer.key_terms("南湖景区的门票多少钱一张？")

@@ -51,6 +51,10 @@ _GENERIC = frozenset(
 # measure words, time and direction words, pronouns, function words, person names
 # (jieba tags colloquial fragments such as 段时间 as names).
 _FRAME_POS = ("d", "m", "q", "t", "f", "r", "c", "p", "u", "y", "e", "o", "x", "nr")
+# Verbs, set phrases and place words the texts never use (拧开, 拿到, 怎么办, 家里) tell
+# the citizen's story, not what the texts are asked about: they are no key words. Nouns
+# and idioms the texts never use (种植牙, 刚出生) stay: they are often what is asked.
+_TELLING_POS = ("v", "l", "s")
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
 _YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
 _DOC_REF_RE = re.compile(
@@ -339,6 +343,8 @@ class ExtractiveAnswerer:
         # clause texts of the index: how rare a question word is across the corpus
         self._corpus = [re.sub(r"\s+", "", t) for t in corpus]
         self._idf: dict[str, float] = {}
+        self._all = "\n".join(self._corpus)
+        self._unheard_cache: dict[str, bool] = {}
         self._titles: dict[str, set[str]] = {}
         self.min_coverage = min_coverage
         self.max_sentences = max_sentences
@@ -365,8 +371,18 @@ class ExtractiveAnswerer:
             and w not in _GENERIC
             and (places or w not in PLACES)
             and not re.fullmatch(r"[\d.%]+", w)
+            and not (pos.startswith(_TELLING_POS) and self._unheard(w))
         ]
         return list(dict.fromkeys(words))
+
+    def _unheard(self, word: str) -> bool:
+        """Whether no clause of the corpus holds ``word`` (or its official word)."""
+        if not self._corpus:
+            return False
+        got = self._unheard_cache.get(word)
+        if got is None:
+            got = self._unheard_cache[word] = not self._found(word, self._all)
+        return got
 
     def focus(self, question: str) -> list[str]:
         """Key words of the segments of the question that ask for a figure.
