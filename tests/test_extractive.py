@@ -320,3 +320,19 @@ def test_story_words_the_texts_never_use_are_no_key_words(corpus: Corpus) -> Non
     assert "拧开" in ExtractiveAnswerer().key_terms("可以直接拧开消火栓用吗？")  # no corpus
     # a noun no clause uses is kept: it is what is asked about
     assert "门票" in answerer.key_terms("南湖景区的门票多少钱一张？")
+
+
+def test_a_named_clause_without_the_figure_asked_is_shown_as_nearest(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    named = _clause(corpus, "嘉政发〔2014〕87号", "第四十九条")  # 按有关规定执行
+    pinned = [Hit(named, 1.0, ["lookup"])]
+    ans = answerer.answer("87号文第四十九条说的离休干部医疗补助的具体比例是多少？", pinned)
+    assert ans.refused and ans.citations[0].clause == "第四十九条"
+    ans = answerer.answer("87号文第四十九条说的是哪些人员？", pinned)
+    assert not ans.refused and "离休干部" in ans.answer
+
+
+def test_money_asked_is_not_any_figure() -> None:
+    assert analyse("工业用地出让最低价标准是每平方米多少元？").quantity == ["money"]
+    assert "amount" in analyse("配建标准是多少？").quantity

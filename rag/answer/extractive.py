@@ -246,6 +246,8 @@ def analyse(question: str) -> Needs:
     places = [p for p in PLACES if p in q]
     years = list(dict.fromkeys(_YEAR_RE.findall(q)))
     kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
+    if "amount" in kinds and {"money", "ratio"} & set(kinds):
+        kinds.remove("amount")  # "标准是每平方米多少元": 元, not any figure
     if not kinds and re.search(r"多少|(?<!哪)几(?!乎)", q):
         kinds = ["amount"]  # "要先自己负担多少": a figure of some kind answers
     measure = _MEASURE_RE.search(q) if "count" in kinds else None
@@ -621,6 +623,10 @@ class ExtractiveAnswerer:
         needs = analyse(question)
         needs.focus = self.focus(question)
         pinned = [h for h in hits if "lookup" in h.sources]
+        if pinned and needs.quantity and not any(needs.figure_in(h.clause.text) for h in pinned):
+            # the named clause gives no figure of the kind asked ("第四十九条…补助的具体比例":
+            # 按有关规定执行): it is shown, but as the nearest clause, not as the answer
+            return self.refuse(question, hits, mode=mode)
         if pinned:
             # the question named the document and clause: answer from it alone, read out
             # in order (a clerk reads the clause; 800 characters at most)
