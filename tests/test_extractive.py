@@ -62,6 +62,8 @@ def test_question_analysis_reads_what_is_asked() -> None:
     assert analyse("整合成哪几类？").measure == ""  # which ones, not how many
     assert "amount" in analyse("配建标准是多少？").quantity
     assert analyse("这个办法什么时候开始施行？").quantity == ["when"]
+    assert analyse("通知从哪天开始执行？").quantity == ["when"]
+    assert analyse("多大年龄的孩子能覆盖到？").quantity == ["duration"]  # 3~18岁
     assert analyse("嘉兴城乡居民医保住院能报销多少比例？").categories == [
         Category("insurance", "城乡居民医保"),
         Category("care", "住院"),

@@ -76,7 +76,10 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     # "标准是多少", "限额多少": a figure with any unit (元, 平方米, %) answers
     "amount": (re.compile(r"(标准|限额|规模|面积|指标|目标)[^，。？]{0,6}(多少|几)"), ("",)),
     "duration": (
-        re.compile(r"多少年|几年|多少天|几天|多长时间|多久|几个月|多少个月|多长|期限|满多少"),
+        re.compile(
+            r"多少年|几年|多少天|几天|多长时间|多久|几个月|多少个月|多长|期限|满多少|"
+            r"多大年纪|多大年龄|多少岁|几岁"  # an age is given in 周岁/岁
+        ),
         ("年", "月", "日", "天", "周岁", "岁", "工作日", "小时"),
     ),
     "count": (
@@ -85,7 +88,9 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     ),
     # "什么时候实施", "何时完成": a date or a point in time
     "when": (
-        re.compile(r"什么时候|何时|哪一年|哪年|几月|几号|截止到|什么时间"),
+        re.compile(
+            r"什么时候|啥时候|何时|几时|哪一年|哪年|哪天|哪一天|哪个月|几月|几号|截止到|什么时间"
+        ),
         ("年", "月", "日"),
     ),
 }
