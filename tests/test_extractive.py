@@ -338,3 +338,14 @@ def test_a_named_clause_without_the_figure_asked_is_shown_as_nearest(
 def test_money_asked_is_not_any_figure() -> None:
     assert analyse("工业用地出让最低价标准是每平方米多少元？").quantity == ["money"]
     assert "amount" in analyse("配建标准是多少？").quantity
+
+
+def test_what_to_bring_prefers_the_sentence_naming_the_papers(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    assert analyse("在上海的医院看病用医保结算，要带什么？").bring
+    general = _clause(corpus, "上海市医疗保障条例", "第十条")
+    papers = _clause(corpus, "上海市医疗保障条例", "第四十六条")
+    ans = answerer.answer("在上海的医院看病用医保结算，要带什么？", _hits(general, papers))
+    assert "第四十六条" in [c.clause for c in ans.citations]
+    assert "社会保障卡" in ans.answer

@@ -102,6 +102,13 @@ _QUOTED = re.compile(r"《([^》]{4,})》")
 _ASKS_MEANING = re.compile(r"什么意思|是指什么|指的是什么|什么是|含义|定义|怎么理解|是什么概念")
 _DEFINES = re.compile(r"是指|含义|系指|指的是")
 _ASKS_WHO = re.compile(r"由谁|谁来|谁负责|哪个部门|哪些部门|什么部门|哪个单位|哪家单位|谁牵头")
+_ASKS_BRING = re.compile(
+    r"带什么|带哪些|带上什么|拿什么|准备什么|提供什么|交什么|什么材料|哪些材料|什么证明|哪些证明|"
+    r"什么证件|哪些证件"
+)
+_PAPERS = re.compile(
+    r"出示|提供|持有?|凭|携带|材料|证明|证件|身份证|凭证|社会保障卡|市民卡|复印件|原件|发票|病历"
+)
 _ACTS = re.compile(
     r"(局|委|办|厅|部门|政府|机构|中心|单位|支队|指挥部|企业)[^，。；]{0,12}"
     r"(负责|牵头|签发|起草|组织|承担|实施|审核|审批|评审|发布|落实)|"
@@ -125,6 +132,7 @@ class Needs:
     categories: list[Category] = field(default_factory=list)
     definition: bool = False  # "是什么意思": the clause that defines the term answers
     who: bool = False  # "由谁签发": the sentence naming the body that does it answers
+    bring: bool = False  # "要带什么": the sentence naming papers to show answers
     # key words of the part of the question that asks for the figure ("等待期是几个月"):
     # the figure given must be about them (set by the answerer, which has the tokenizer)
     focus: list[str] = field(default_factory=list)
@@ -263,6 +271,7 @@ def analyse(question: str) -> Needs:
         named(q),
         bool(_ASKS_MEANING.search(q)),
         bool(_ASKS_WHO.search(q)),
+        bool(_ASKS_BRING.search(q)),
         measure=measure.group(1) if measure else "",
     )
 
@@ -537,6 +546,8 @@ class ExtractiveAnswerer:
             if needs.definition and _DEFINES.search(sent):
                 bonus += 0.2
             if needs.who and _ACTS.search(sent):
+                bonus += 0.2
+            if needs.bring and _PAPERS.search(sent):
                 bonus += 0.2
             prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
             short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
