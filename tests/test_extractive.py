@@ -53,6 +53,7 @@ def test_figure_kinds(sentence: str, kinds: list[str], expected: bool) -> None:
 
 def test_question_analysis_reads_what_is_asked() -> None:
     assert analyse("分哪几个阶段？").quantity == []  # "which", not "how many"
+    assert analyse("电子政务项目预审有哪几种结果？").quantity == []
     assert analyse("安排了多少个项目？").quantity == ["count"]
     # the measure word a count names must be the figure's: 9种 answers 有几种, 1次 does not
     needs = analyse("职工医保规定病种有几种？")

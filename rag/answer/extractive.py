@@ -83,7 +83,8 @@ QUANTITY_KINDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         ("年", "月", "日", "天", "周岁", "岁", "工作日", "小时"),
     ),
     "count": (
-        re.compile(r"几种|多少种|几项|多少项|几类|多少类|几家|几次|多少次|多少个|(?<!哪)几个"),
+        # "哪几种结果" asks which ones, not how many
+        re.compile(r"(?<!哪)几[种项类家次个]|多少[种项类家次个]"),
         ("种", "项", "类", "家", "次", "个", "件", "所", "人", "户"),
     ),
     # "什么时候实施", "何时完成": a date or a point in time
