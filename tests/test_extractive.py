@@ -350,3 +350,15 @@ def test_what_to_bring_prefers_the_sentence_naming_the_papers(
     ans = answerer.answer("在上海的医院看病用医保结算，要带什么？", _hits(general, papers))
     assert "第四十六条" in [c.clause for c in ans.citations]
     assert "社会保障卡" in ans.answer
+
+
+def test_a_part_half_covered_by_the_answer_is_asked_on_its_own(real_assistant: Assistant) -> None:
+    # 第十二条 (the three results) holds 项目, 申报 and 预审 of the third part too, but not
+    # 随时受理: that part is answered from 第十条
+    ans = real_assistant.ask(
+        "按嘉政办发〔2014〕111号，电子政务项目预审有哪几种结果？被定为暂缓实施的怎么办？"
+        "哪些项目可以不等年度申报、随时受理预审？"
+    )
+    labels = [c.clause for c in ans.citations]
+    assert "第十二条" in labels and "第十条" in labels
+    assert "可随时受理预审" in ans.answer

@@ -120,6 +120,9 @@ _FIG_UNIT = re.compile(r"^[\d.]+(.*)$")
 # to count as answered; below it the part is asked on its own (an extra retrieval, not a
 # refusal, so the bar is high).
 _PART_FOCUS = 0.7
+# Share of a part's key words the answer's clauses must hold for the part to count as
+# answered (higher than the refusal bar, for the same reason).
+_PART_COVERAGE = 0.6
 _SEGMENT = re.compile(r"[，,。？?！!；;：:\s]+")
 
 
@@ -584,7 +587,7 @@ class ExtractiveAnswerer:
             return False
         pool = re.sub(r"\s+", "", "".join(c.text for c in ans.citations))
         terms = self.key_terms(part)
-        if terms and self._covered(terms, pool) < self.min_coverage:
+        if terms and self._covered(terms, pool) < _PART_COVERAGE:
             return False
         needs = analyse(part)
         if not needs.quantity:
