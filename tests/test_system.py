@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow
 
 DEV = PROJECT_ROOT / "eval" / "gold" / "dev.jsonl"
 HELDOUT = PROJECT_ROOT / "eval" / "gold" / "heldout.jsonl"
+HELDOUT2 = PROJECT_ROOT / "eval" / "gold" / "heldout2.jsonl"
+HELDOUT3 = PROJECT_ROOT / "eval" / "gold" / "heldout3.jsonl"
 FLOORS = PROJECT_ROOT / "eval" / "floors.toml"
 
 QUESTIONS = [
@@ -138,7 +140,35 @@ def test_batch_keeps_ids_and_order(real_home: Path, tmp_path: Path) -> None:
     assert set(out[0]["timings_ms"]) == {"retrieve", "answer", "total"}
 
 
-@pytest.mark.parametrize("gold", [DEV, HELDOUT], ids=["dev", "heldout"])
+# What an answer line may begin with besides quoted text: the lead naming the source
+# ("根据《…》（文号 条）："), or the category of a case-by-case line ("职工医保：").
+_LEAD = re.compile(r"^(根据《[^\n]*?》(（[^（）\n]*）)?|根据[^\n：]*?|[^\s：]{2,8}医保)：")
+
+
+def test_every_dev_answer_quotes_its_citations_and_their_figures(
+    real_assistant: Assistant,
+) -> None:
+    """Over all 197 dev questions: every "text[n]" of an answer is a verbatim slice of
+    citation n's clause, and every figure of the answer is in the cited clauses."""
+    checked = 0
+    for item in read_gold(DEV):
+        ans = real_assistant.ask(item.question)
+        if ans.refused:
+            continue
+        for line in ans.answer.split("\n"):
+            for sent, n in re.findall(r"(.+?)\[(\d+)\]", _LEAD.sub("", line)):
+                quoted = _LEAD.sub("", sent.strip())
+                assert quoted in ans.citations[int(n) - 1].text, (item.id, quoted)
+                checked += 1
+        pool = normalize("".join(c.text + c.doc_no + c.clause + c.title for c in ans.citations))
+        for f in figures(re.sub(r"\[\d+\]", "", ans.answer)):
+            assert f in pool, (item.id, f)
+    assert checked > 300
+
+
+@pytest.mark.parametrize(
+    "gold", [DEV, HELDOUT, HELDOUT2, HELDOUT3], ids=["dev", "heldout", "heldout2", "heldout3"]
+)
 def test_gold_clauses_exist_in_the_ingested_corpus(corpus: Corpus, gold: Path) -> None:
     """Every gold citation names a document that exists, and its clause is found
     exactly or as the same article / top outline item (lenient)."""
