@@ -323,6 +323,8 @@ def test_story_words_the_texts_never_use_are_no_key_words(corpus: Corpus) -> Non
     assert "拧开" in ExtractiveAnswerer().key_terms("可以直接拧开消火栓用吗？")  # no corpus
     # a noun no clause uses is kept: it is what is asked about
     assert "门票" in answerer.key_terms("南湖景区的门票多少钱一张？")
+    # a verb without a result (换证 as jieba tags it) may be what is asked: kept
+    assert "换证" in answerer.key_terms("驾驶证快到期了，在嘉兴换证要带哪些材料？")
 
 
 def test_a_named_clause_without_the_figure_asked_is_shown_as_nearest(

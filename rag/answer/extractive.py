@@ -54,7 +54,14 @@ _FRAME_POS = ("d", "m", "q", "t", "f", "r", "c", "p", "u", "y", "e", "o", "x", "
 # Verbs, set phrases and place words the texts never use (拧开, 拿到, 怎么办, 家里) tell
 # the citizen's story, not what the texts are asked about: they are no key words. Nouns
 # and idioms the texts never use (种植牙, 刚出生) stay: they are often what is asked.
-_TELLING_POS = ("v", "l", "s")
+_TELLING_POS = ("l", "s")
+# a verb with a result or direction (拧开, 拿到, 借给, 办完, 查出来): how a thing was done,
+# not which thing; other verbs (换证, 丧葬 as jieba tags it) may be what is asked
+_COMPLEMENT = tuple("开到给完出来去上下住掉好成走回起过")
+
+
+def _telling(word: str, pos: str) -> bool:
+    return pos.startswith(_TELLING_POS) or (pos.startswith("v") and word.endswith(_COMPLEMENT))
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
 _YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
 _DOC_REF_RE = re.compile(
@@ -391,7 +398,7 @@ class ExtractiveAnswerer:
             and w not in _GENERIC
             and (places or w not in PLACES)
             and not re.fullmatch(r"[\d.%]+", w)
-            and not (pos.startswith(_TELLING_POS) and self._unheard(w))
+            and not (_telling(w, pos) and self._unheard(w))
         ]
         return list(dict.fromkeys(words))
 
