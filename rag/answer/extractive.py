@@ -12,8 +12,11 @@ constraints are checked against the retrieved clauses:
 * a category it names (职工 or 城乡居民, 住院 or 门诊, 在职 or 退休) must be the
   cited clause's (``rag.answer.categories``);
 * when it asks for a quantity or a time (多少钱, 什么比例, 多长时间, 几种, 什么时候),
-  some selected sentence must hold a figure of that kind (元, %, a duration, a count,
-  a date), from a clause about the question;
+  some selected sentence must hold a figure of that kind (元, %, a duration, a count of
+  the measure asked, a date), in a part of a clause about what the figure is asked of
+  (the key words of the question's segment that asks it: "等待期是几个月"); a clause
+  the question names by number that gives no such figure is shown as the nearest
+  clause, not as the answer;
 * its key words (content words, by part of speech) must be covered by the cited
   clauses, each missing word weighed by its rarity in the corpus.
 
@@ -59,9 +62,6 @@ _TELLING_POS = ("l", "s")
 # not which thing; other verbs (换证, 丧葬 as jieba tags it) may be what is asked
 _COMPLEMENT = tuple("开到给完出来去上下住掉好成走回起过")
 
-
-def _telling(word: str, pos: str) -> bool:
-    return pos.startswith(_TELLING_POS) or (pos.startswith("v") and word.endswith(_COMPLEMENT))
 REFUSAL = "现有文件中没有找到能回答这个问题的条款。以下是最接近的条款，供参考："
 _YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
 _DOC_REF_RE = re.compile(
@@ -241,6 +241,12 @@ def answer_units(text: str, max_chars: int = 320) -> list[str]:
         elif not _ITEM_START.match(sent):
             open_list = False
     return [text[a:b].strip() for a, b in units]
+
+
+def _telling(word: str, pos: str) -> bool:
+    """Whether a question word of this part of speech tells the story rather than the
+    topic (a set phrase, a place word, a verb with a result or direction)."""
+    return pos.startswith(_TELLING_POS) or (pos.startswith("v") and word.endswith(_COMPLEMENT))
 
 
 def _before(units: list[str], i: int) -> str:
