@@ -364,7 +364,7 @@ class ExtractiveAnswerer:
         self,
         tokenizer: PolicyTokenizer | None = None,
         *,
-        min_coverage: float = 0.34,
+        min_coverage: float = 0.37,
         max_sentences: int = 4,
         max_chars: int = 420,
         context: int = 5,
