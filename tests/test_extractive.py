@@ -364,3 +364,16 @@ def test_a_part_half_covered_by_the_answer_is_asked_on_its_own(real_assistant: A
     labels = [c.clause for c in ans.citations]
     assert "第十二条" in labels and "第十条" in labels
     assert "可随时受理预审" in ans.answer
+
+
+def test_the_date_a_text_takes_effect_answers_from_when_it_is_applied(
+    answerer: ExtractiveAnswerer, corpus: Corpus
+) -> None:
+    # the effective-date article shares no word with the question but its title's; the
+    # article on 经办 shares many and gives no date
+    services = _clause(corpus, "浙江省医疗保障条例", "第三十六条")
+    effective = _clause(corpus, "浙江省医疗保障条例", "第五十九条")
+    question = "医保经办窗口适用《浙江省医疗保障条例》办理业务，应当从哪一天起按该条例执行？"
+    assert analyse(question).effective
+    ans = answerer.answer(question, _hits(services, effective))
+    assert not ans.refused and "2021年7月1日" in ans.answer

@@ -117,6 +117,8 @@ _ASKS_BRING = re.compile(
 _PAPERS = re.compile(
     r"出示|提供|持有?|凭|携带|材料|证明|证件|身份证|凭证|社会保障卡|市民卡|复印件|原件|发票|病历"
 )
+_ASKS_EFFECTIVE = re.compile(r"施行|执行|实施|生效|起效")
+_TAKES_EFFECT = re.compile(r"自\s*\d{4}\s*年[^，。；]{0,12}起[^，。；]{0,4}(施行|执行|实施|试行)")
 _ACTS = re.compile(
     r"(局|委|办|厅|部门|政府|机构|中心|单位|支队|指挥部|企业)[^，。；]{0,12}"
     r"(负责|牵头|签发|起草|组织|承担|实施|审核|审批|评审|发布|落实)|"
@@ -144,6 +146,8 @@ class Needs:
     definition: bool = False  # "是什么意思": the clause that defines the term answers
     who: bool = False  # "由谁签发": the sentence naming the body that does it answers
     bring: bool = False  # "要带什么": the sentence naming papers to show answers
+    # "从哪一天起执行": the sentence giving the date a text takes effect answers
+    effective: bool = False
     # key words of the part of the question that asks for the figure ("等待期是几个月"):
     # the figure given must be about them (set by the answerer, which has the tokenizer)
     focus: list[str] = field(default_factory=list)
@@ -278,7 +282,7 @@ def analyse(question: str) -> Needs:
     kinds = [k for k, (pat, _units) in QUANTITY_KINDS.items() if pat.search(q)]
     if "amount" in kinds and {"money", "ratio"} & set(kinds):
         kinds.remove("amount")  # "标准是每平方米多少元": 元, not any figure
-    if not kinds and re.search(r"多少|(?<!哪)几(?!乎)", q):
+    if not kinds and re.search(r"多少|(?<![哪好])几(?![乎样])", q):
         kinds = ["amount"]  # "要先自己负担多少": a figure of some kind answers
     measure = _MEASURE_RE.search(q) if "count" in kinds else None
     return Needs(
@@ -289,6 +293,7 @@ def analyse(question: str) -> Needs:
         bool(_ASKS_MEANING.search(q)),
         bool(_ASKS_WHO.search(q)),
         bool(_ASKS_BRING.search(q)),
+        "when" in kinds and bool(_ASKS_EFFECTIVE.search(q)),
         measure=measure.group(1) if measure else "",
     )
 
@@ -453,7 +458,7 @@ class ExtractiveAnswerer:
         question has no focus)."""
         if not needs.quantity:
             return True
-        if not needs.focus:
+        if not needs.focus or (needs.effective and _TAKES_EFFECT.search(s.text)):
             return needs.figure_in(s.text)
         return any(
             needs.figure_in(part) and share >= bar for part, share in self._focus_parts(s, needs)
@@ -566,6 +571,8 @@ class ExtractiveAnswerer:
                 bonus += 0.2
             if needs.bring and _PAPERS.search(sent):
                 bonus += 0.2
+            if needs.effective and _TAKES_EFFECT.search(sent):
+                bonus += 0.2
             prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
             short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
             unit.score = base + bonus + prior - short
@@ -626,7 +633,13 @@ class ExtractiveAnswerer:
     def _pick(self, ranked: list[Scored], needs: Needs) -> list[Scored]:
         # a clause holding far fewer of the question's words than another is not cited
         topical = max(s.coverage for s in ranked)
-        ranked = [s for s in ranked if s.coverage >= 0.5 * topical]
+        ranked = [
+            s
+            for s in ranked
+            if s.coverage >= 0.5 * topical
+            # "本条例自2021年7月1日起施行" shares no word with the question but the title's
+            or (needs.effective and _TAKES_EFFECT.search(s.text))
+        ]
         best = ranked[0].score
         picked: list[Scored] = []
         total = 0
