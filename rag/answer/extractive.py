@@ -698,14 +698,32 @@ class ExtractiveAnswerer:
         ranked = sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.pos))
         picked = self._pick(ranked, needs)
         cited = [usable[r] for r in sorted({s.hit_rank for s in picked})]
-        # the clauses actually cited must cover the question's key words
-        if not picked or self.coverage(question, cited) < self.min_coverage:
+        # the clauses actually cited must cover the question's key words, unless the
+        # question asks when a text it names takes effect and the answer gives that date
+        if not picked or (
+            self.coverage(question, cited) < self.min_coverage
+            and not self._effective_date(question, needs, usable, picked)
+        ):
             return self.refuse(question, hits, mode=mode)
         picked = self._each_side(compared, usable, ranked, self._complete(question, ranked, picked))
         cases = self._cases(needs, usable, ranked, picked)
         if cases:
             return self._compose_cases(question, usable, cases, mode=mode)
         return self._compose(question, usable, picked, mode=mode)
+
+    @staticmethod
+    def _effective_date(
+        question: str, needs: Needs, usable: list[Hit], picked: list[Scored]
+    ) -> bool:
+        """Whether a picked unit says when a document the question names takes effect."""
+        if not needs.effective:
+            return False
+        for s in picked:
+            c = usable[s.hit_rank].clause
+            named = c.doc_title in question or (c.doc_no and c.doc_no in question)
+            if named and _TAKES_EFFECT.search(s.text):
+                return True
+        return False
 
     def _complete(self, question: str, ranked: list[Scored], picked: list[Scored]) -> list[Scored]:
         """Add from the clauses already cited, for each key word of the question that no
