@@ -452,17 +452,23 @@ class ExtractiveAnswerer:
             out.append((part, self._covered(needs.focus, text)))
         return out
 
-    def figure_about(self, s: Scored, needs: Needs, bar: float = 0.0) -> bool:
+    def figure_about(
+        self,
+        s: Scored,
+        needs: Needs,
+        bar: float = 0.0,
+        parts: list[tuple[str, float]] | None = None,
+    ) -> bool:
         """Whether unit ``s`` gives a figure of the asked kind in a part that holds at
         least ``bar`` of the question's focus words (any figure of the kind when the
-        question has no focus)."""
+        question has no focus). ``parts``: ``_focus_parts(s, needs)`` when already known."""
         if not needs.quantity:
             return True
         if not needs.focus or (needs.effective and _TAKES_EFFECT.search(s.text)):
             return needs.figure_in(s.text)
-        return any(
-            needs.figure_in(part) and share >= bar for part, share in self._focus_parts(s, needs)
-        )
+        if parts is None:
+            parts = self._focus_parts(s, needs)
+        return any(needs.figure_in(part) and share >= bar for part, share in parts)
 
     def coverage(self, question: str, hits: list[Hit], *, places: bool = False) -> float:
         """Share of the question's key terms found in the top clauses (or their synonyms)."""
@@ -555,11 +561,11 @@ class ExtractiveAnswerer:
         for unit, s_tokens, b_tokens in cands:
             if not s_tokens:
                 continue
-            # "计划推进项目38个" is read under its "（一）综合交通": the words of the unit
-            # before and of the clause's opening count, at half weight
             # words of the document's title name the document, not the clause: its
             # preamble repeats them all ("2017年“615”重大项目…计划"), so they count a quarter
             title = self._title_tokens(hits[unit.hit_rank].clause.doc_title)
+            # "计划推进项目38个" is read under its "（一）综合交通": the words of the unit
+            # before and of the clause's opening count, at half weight
             base = (held(s_tokens, title) + 0.5 * held(b_tokens, title)) / total
             sent, rank = unit.text, unit.hit_rank
             bonus = 0.0
@@ -654,12 +660,17 @@ class ExtractiveAnswerer:
         # ("等待期是几个月": not the 下一年度 of the sentence before): holding nearly as
         # much of it as the part that holds most
         bar = 0.0
+        parts: dict[int, list[tuple[str, float]]] = {}
         if needs.quantity and needs.focus:
-            most = max(share for s in ranked for _p, share in self._focus_parts(s, needs))
-            bar = self.focus_share * most
-        if needs.quantity and not any(self.figure_about(s, needs, bar) for s in picked):
+            parts = {id(s): self._focus_parts(s, needs) for s in ranked}
+            bar = self.focus_share * max(share for p in parts.values() for _t, share in p)
+
+        def about(s: Scored) -> bool:
+            return self.figure_about(s, needs, bar, parts.get(id(s)))
+
+        if needs.quantity and not any(about(s) for s in picked):
             # the best sentence with a figure of the asked kind, if it is close enough
-            fig = [s for s in ranked if self.figure_about(s, needs, bar)]
+            fig = [s for s in ranked if about(s)]
             if not fig or fig[0].score < 0.5 * best:
                 return []
             picked = [fig[0], *picked[: self.max_sentences - 1]]
