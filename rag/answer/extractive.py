@@ -577,8 +577,6 @@ class ExtractiveAnswerer:
                 bonus += 0.2
             if needs.bring and _PAPERS.search(sent):
                 bonus += 0.2
-            if needs.effective and _TAKES_EFFECT.search(sent):
-                bonus += 0.2
             prior = 0.3 / (1 + rank)  # the retriever's order is evidence too
             short = 0.15 if len(sent) < 10 else 0.0  # a bare heading answers nothing
             unit.score = base + bonus + prior - short
