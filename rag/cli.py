@@ -302,6 +302,27 @@ def ask(
         _print_answer(ans)
 
 
+@app.command()
+@friendly
+def train(
+    gold: Annotated[
+        list[Path] | None,
+        typer.Option("--gold", help="gold sets (default: dev, the held-out and hotline1 sets)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="weights file")] = None,
+) -> None:
+    """Train the decision models with leave-one-set-out cross-validation."""
+    from rag.answer.decide import WEIGHTS_FILE
+    from rag.answer.service import Assistant
+    from rag.eval.train import TRAIN_SETS
+    from rag.eval.train import train as run_train
+
+    s = _settings().model_copy(update={"answerer": "rules"})
+    paths = list(gold) if gold else [p for p in TRAIN_SETS if p.is_file()]
+    report = run_train(Assistant(s), paths, out or WEIGHTS_FILE)
+    _print_json(report)
+
+
 @app.command("eval")
 @friendly
 def eval_(

@@ -151,6 +151,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     id: str | None = None
     notes: list[str] = field(default_factory=list)
+    # what was read from the question: what is asked and the caller's facts
+    understood: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -162,6 +164,7 @@ class Answer:
             refused=self.refused,
             mode=self.mode,
             citations=[c.to_json() for c in self.citations],
+            understood=dict(self.understood),
             timings_ms={k: round(v, 2) for k, v in self.timings_ms.items()},
         )
         if self.notes:

@@ -32,12 +32,20 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
+    unit_weight: float = 1.0  # answer-unit vectors (best unit of a clause), a third list
     candidates: int = 50
     reranker_model: str = ""
     # The region the assistant serves: a question naming no place is read as about it.
     home_region: str = "嘉兴"
     # Answering
     mode: str = "extractive"
+    # "model": the learned decision layer (rag/answer/decide.py, weights from `rag train`);
+    # "rules": the earlier rule-based answerer (rag/answer/extractive.py), for comparison
+    answerer: str = "model"
+    decider_weights: Path | None = None  # default: rag/answer/weights/decider.json
+    # refuse when the calibrated probability that the texts answer is below this;
+    # 0 = the threshold stored with the weights (chosen by `rag train` on held-out scores)
+    refuse_probability: float = 0.0
     # key-term coverage below which the answer is a refusal; calibrated on the dev and
     # first three held-out sets together (377 items): 0.37 refuses 2 more of the 72
     # unanswerable questions than 0.34 for 1 more of the 305 answerable ones

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.answer.categories import AXES, Category, mentioned, named
+from rag.index.lexicon import question_words
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.ingest.docno import find_doc_nos
 from rag.ingest.figures import figures
@@ -40,17 +41,6 @@ from rag.ingest.units import answer_units
 from rag.models import Answer, Citation, Hit
 from rag.retrieve.query import PLACES, load_synonyms
 
-# Words in nearly every question, or question/colloquial words: say nothing about
-# which clause answers.
-_GENERIC = frozenset(
-    """
-    规定 政策 文件 办法 条例 有关 相关 情况 问题 要求 具体 按照 根据 规定的 内容 哪些 多少 怎么
-    如何 可以 需要 是否 什么 嘉兴 嘉兴市 本市 我市 现在 目前 时候 时间 多长 多长时间 长时间 多久
-    一下 一点 多一点 会不会 不会 能不能 不能 没有 有没有 自己 别人 以后 之后 之前 时候 分别 一样
-    怎样 哪里 哪个 哪几个 哪几 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销
-    能否 标准 才能
-    """.split()
-)
 # Parts of speech of a question's frame rather than its topic: adverbs, numerals and
 # measure words, time and direction words, pronouns, function words, person names
 # (jieba tags colloquial fragments such as 段时间 as names).
@@ -314,8 +304,12 @@ class ExtractiveAnswerer:
         whole_clause: int = 300,
         focus_share: float = 0.6,
         corpus: Sequence[str] = (),
+        home: str = "嘉兴",
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
+        # words in nearly every question, or of its frame, say nothing about which clause
+        # answers (index/question_words.txt); nor does the region served (RAG_HOME_REGION)
+        self.generic = question_words() | ({home, f"{home}市"} if home else set())
         # clause texts of the index: how rare a question word is across the corpus
         self._corpus = [re.sub(r"\s+", "", t) for t in corpus]
         self._idf: dict[str, float] = {}
@@ -344,7 +338,7 @@ class ExtractiveAnswerer:
             for w, pos in self.tok.tagged(q)
             if len(w) >= 2
             and not pos.startswith(_FRAME_POS)
-            and w not in _GENERIC
+            and w not in self.generic
             and (places or w not in PLACES)
             and not re.fullmatch(r"[\d.%]+", w)
             and not (_telling(w, pos) and self._unheard(w))

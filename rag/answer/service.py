@@ -12,17 +12,24 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from rag.answer.compose import Composer
+from rag.answer.decide import WEIGHTS_FILE, Decider
 from rag.answer.extractive import ExtractiveAnswerer, analyse
+from rag.answer.select import Selection, Selector
+from rag.answer.understand import Understanding, canonical_terms, understand
 from rag.errors import InputError
 from rag.index.embedders import Embedder, embedder_from_settings
 from rag.index.store import LoadedIndex, load_index
-from rag.models import Answer, Citation, Hit
-from rag.retrieve.hybrid import Filters, Retriever, retriever_from_settings
+from rag.models import Answer, Citation, Clause, Hit
+from rag.retrieve.docnames import DocNames
+from rag.retrieve.hybrid import Filters, Retriever, ScoredHit, retriever_from_settings
 from rag.retrieve.query import expand, rerank_by_place
 from rag.retrieve.refs import ReferenceLookup
 from rag.settings import Settings
 
 MODES = ("extractive", "llm")
+ANSWERERS = ("model", "rules")
+POOL = 15  # candidate clauses the decision model weighs
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -64,7 +71,19 @@ class Assistant:
         self.answerer = ExtractiveAnswerer(
             min_coverage=settings.refuse_threshold,
             corpus=[c.text for c in self.index.clauses],
+            home=settings.home_region,
         )
+        self.docnames = DocNames((c.doc_no, c.doc_title) for c in self.index.clauses)
+        self.selector = Selector(self.index, self.answerer, home=self.home)
+        self.composer = Composer()
+        self.decider: Decider | None = None
+        if settings.answerer not in ANSWERERS:
+            raise InputError(f"unknown answerer {settings.answerer!r}: use one of {ANSWERERS}")
+        if settings.answerer == "model":
+            self.decider = Decider.load(settings.decider_weights or WEIGHTS_FILE)
+        self._by_doc: dict[str, list[Clause]] = {}
+        for c in self.index.clauses:
+            self._by_doc.setdefault(c.doc_key, []).append(c)
 
     # -- stages --------------------------------------------------------------------
     def named_document(self, question: str, filters: Filters | None) -> Filters | None:
@@ -77,7 +96,21 @@ class Assistant:
         return filters
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
+        """The ``k`` best clauses: ranked by the decision model's clause probability when
+        it is loaded (the score is that probability), else by fused retrieval."""
         q = check_question(query, self.settings.max_question_chars)
+        if self.decider is not None:
+            sel, _ = self.select(q, filters, k=k)
+            ps = self.decider.clause.predict([c.features for c in sel.candidates])
+            order = sorted(range(len(ps)), key=lambda i: (-ps[i], i))[:k]
+            out = []
+            for i in order:
+                h = sel.candidates[i].hit
+                out.append(Hit(h.clause, round(float(ps[i]), 6), list(h.sources)))
+            return out
+        return self._fused_search(q, k, filters)
+
+    def _fused_search(self, q: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
         pinned = self.lookup(q)
         if not pinned:  # a pinned clause comes first; the rest may be from other texts
             filters = self.named_document(q, filters)
@@ -121,9 +154,11 @@ class Assistant:
         k = k or self.settings.k
         if not 1 <= k <= 50:
             raise InputError("k must be between 1 and 50")
+        if self.decider is not None:
+            return self._ask_model(q, standalone, k, mode, filters, id, t0)
         # a comparison ("嘉兴、天津、上海…是否一致") needs clauses about each side
         n = max(k, 10) if analyse(standalone).compared() else k
-        hits = self.search(standalone, k=n, filters=filters)
+        hits = self._fused_search(standalone, k=n, filters=filters)
         t1 = time.perf_counter()
         if mode == "llm":
             from rag.answer.generative import generate
@@ -145,6 +180,113 @@ class Assistant:
             "total": (t2 - t0) * 1000,
         }
         return ans, hits
+
+    # -- the decision-model path: understand → select → decide → compose ---------------
+    def understand(self, question: str) -> Understanding:
+        return understand(question, docs=self.docnames.resolve(question))
+
+    def select(
+        self, question: str, filters: Filters | None = None, *, k: int = 5
+    ) -> tuple[Selection, list[ScoredHit]]:
+        """Understand the question, retrieve the candidate pool and compute features."""
+        u = self.understand(question)
+        pinned = self.lookup(question)
+        if not pinned:
+            filters = self.named_document(question, filters)
+        terms = canonical_terms(u)
+        query = expand(question) + (" " + " ".join(terms) if terms else "")
+        qv = self.retriever.embed_query(query)
+        av = self.retriever.embed_query(u.asks) if u.asks and u.asks != question else qv
+        scored = self.retriever.search_detailed(
+            query, k=max(POOL, k), filters=filters, pinned=pinned, query_vec=qv
+        )
+        legacy = self.answerer.answer(question, self._legacy_hits(question, scored, k))
+        cited = [
+            c.id
+            for cit in legacy.citations
+            for c in self._by_doc.get(cit.doc_no or cit.title, [])
+            if c.label == cit.clause
+        ]
+        sel = self.selector.select(
+            u, scored, qv=qv, av=av, legacy_refused=legacy.refused, legacy_cited=cited
+        )
+        return sel, scored
+
+    def _legacy_hits(self, question: str, scored: list[ScoredHit], k: int) -> list[Hit]:
+        hits = [s.hit for s in scored]
+        head = [h for h in hits if "lookup" in h.sources]
+        rest = rerank_by_place(question, [h for h in hits if "lookup" not in h.sources], self.home)
+        return (head + rest)[: max(k, 10) if analyse(question).compared() else k]
+
+    def decide(self, sel: Selection) -> tuple[float, str]:
+        """Score candidates and units in place; the probability of answering and, when it
+        is below the threshold, why (one line)."""
+        assert self.decider is not None
+        d = self.decider
+        if not sel.candidates:
+            return 0.0, "没有检索到相关条款"
+        ps = d.clause.predict([c.features for c in sel.candidates])
+        for c, p in zip(sel.candidates, ps, strict=True):
+            c.p = float(p)
+        self.selector.add_units(sel)
+        for c in sel.candidates:
+            if c.units:
+                for x, p in zip(
+                    c.units, d.unit.predict([x.features for x in c.units]), strict=True
+                ):
+                    x.p = float(p)
+        feats = self.selector.answer_features(sel)
+        sel.answer_features = feats
+        p_answer = float(d.answer.predict([feats])[0])
+        threshold = self.settings.refuse_probability or d.threshold
+        if p_answer >= threshold:
+            return p_answer, ""
+        return p_answer, refusal_reason(sel, d.answer.contributions(feats))
+
+    def _ask_model(
+        self,
+        q: str,
+        standalone: str,
+        k: int,
+        mode: str,
+        filters: Filters | None,
+        id: str | None,
+        t0: float,
+    ) -> tuple[Answer, list[Hit]]:
+        sel, _scored = self.select(standalone, filters, k=k)
+        t1 = time.perf_counter()
+        p_answer, reason = self.decide(sel)
+        ranked = sorted(sel.candidates, key=lambda c: -c.p)
+        hits = []
+        for c in ranked[:k]:
+            h = c.hit
+            hits.append(Hit(h.clause, round(c.p, 6), list(h.sources)))
+        if mode == "llm":
+            from rag.answer.generative import generate
+
+            ans = generate(standalone, hits, self.settings, fallback=self.answerer)
+        elif reason:
+            ans = self.composer.refuse(sel, reason, mode=mode)
+        else:
+            ans = self.composer.compose(sel, doc_clauses=self._doc_clauses, mode=mode)
+        t2 = time.perf_counter()
+        ans.question = q
+        ans.id = id
+        ans.understood = sel.understanding.to_json()
+        ans.understood["p_answer"] = round(p_answer, 4)
+        for ref in self.lookup.unresolved(standalone):
+            ans.notes.append(f"没有这一条款：{ref}")
+        if standalone != q:
+            ans.notes.append(f"understood as: {standalone}")
+        ans.timings_ms = {
+            "retrieve": (t1 - t0) * 1000,
+            "answer": (t2 - t1) * 1000,
+            "total": (t2 - t0) * 1000,
+        }
+        return ans, hits
+
+    def _doc_clauses(self, doc_key: str) -> list[Clause]:
+        return self._by_doc.get(doc_key, [])
 
     def _fill_parts(self, question: str, ans: Answer, k: int, filters: Filters | None) -> Answer:
         """Answer on their own the parts of a multi-part question the answer leaves out.
@@ -169,7 +311,7 @@ class Assistant:
             # 区别？支付方式有何不同？"): it is searched with the first part's rarest words
             carried = [t for t in topic if t not in part] if i else []
             query = " ".join([*carried, part])
-            sub = self.answerer.answer(part, self.search(query, k=k, filters=filters))
+            sub = self.answerer.answer(part, self._fused_search(query, k=k, filters=filters))
             if sub.refused:
                 missing.append(part)
             elif not any(self.answerer.answers_part(part, a) for a in added):
@@ -197,6 +339,39 @@ class Assistant:
             return self.answerer.answer(d["question"], d["hits"])
 
         return RunnablePassthrough.assign(hits=RunnableLambda(retrieve)) | RunnableLambda(answer)
+
+
+# answer feature → the one-line reason a refusal gives when that feature weighed most
+# against answering
+_REASONS = {
+    "year_missing": "文件中没有所问年份的规定",
+    "place_missing": "现有文件不涉及所问的地方",
+    "facet_conflict": "找到的条款说的是另一类人员或待遇",
+    "figure_found": "最接近的条款没有给出所问的数额或比例",
+    "missing_rare": "文件中没有提到“{term}”",
+    "coverage": "最接近的条款与问题的关键词对不上",
+    "asks_coverage": "最接近的条款没有回答所问的事项",
+}
+
+
+def refusal_reason(sel: Selection, contributions: dict[str, float]) -> str:
+    """The reason of a refusal: the feature that pushed hardest against answering."""
+    worst = sorted((v, f) for f, v in contributions.items() if f in _REASONS and v < 0)
+    if not worst:
+        return "没有足够相关的条款"
+    feature = worst[0][1]
+    if feature == "missing_rare":
+        cands = sorted(sel.candidates, key=lambda c: -c.p)[:3]
+        pool = "".join(c.clause.doc_title + c.clause.text for c in cands)
+        missing = [t for t in sel.key_terms if t not in pool]
+        if not missing:
+            return _REASONS["coverage"]
+        return _REASONS[feature].format(term=missing[0])
+    if feature == "year_missing" and sel.understanding.years:
+        return f"文件中没有{sel.understanding.years[0]}年的规定"
+    if feature == "place_missing" and sel.understanding.places:
+        return f"现有文件不涉及{sel.understanding.places[0]}"
+    return _REASONS[feature]
 
 
 _PART_END = re.compile(r"(?<=[？?])")

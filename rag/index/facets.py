@@ -25,7 +25,13 @@ _DURATION_UNITS = ("个工作日", "工作日", "个月", "小时", "年", "月"
 def figure_kinds(text: str) -> list[str]:
     """Kinds of figures ``text`` gives, in :data:`FIGURE_KINDS` order."""
     kinds: set[str] = set()
-    for f in figures(text):
+    t = normalize(text)
+    if _DATE.search(t):
+        kinds.add("date")
+    # a date's month and day are no durations
+    for f in figures(
+        re.sub(r"(?:19|20)\d{2}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日", " ", t)
+    ):
         m = _FIG.match(f)
         if not m:
             continue
@@ -42,11 +48,8 @@ def figure_kinds(text: str) -> list[str]:
             kinds.add("duration")
         elif unit.startswith(_COUNT_UNITS):
             kinds.add("count")
-    t = normalize(text)
     if re.search(r"[一二三四五六七八九]成|全额|不予支付|不纳入", text):
         kinds.add("ratio")  # 七成, 全额 and 不予支付 answer "报多少比例" too
-    if _DATE.search(t):
-        kinds.add("date")
     return [k for k in FIGURE_KINDS if k in kinds]
 
 

@@ -74,6 +74,16 @@ def place_parent(name: str, lexicon_dir: Path = LEXICON_DIR) -> str:
     return next((p.parent for p in places(lexicon_dir) if p.name == name), "")
 
 
+def ancestors(name: str, lexicon_dir: Path = LEXICON_DIR) -> list[str]:
+    """The places ``name`` lies in, nearest first (桐乡 → [嘉兴, 浙江])."""
+    out: list[str] = []
+    parent = place_parent(name, lexicon_dir)
+    while parent and parent not in out:
+        out.append(parent)
+        parent = place_parent(parent, lexicon_dir)
+    return out
+
+
 def places_in(text: str, lexicon_dir: Path = LEXICON_DIR) -> list[str]:
     """Places named in ``text``, in the order of the table (regions expanded).
 

@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -363,9 +363,15 @@ EMBED_CHUNK = 32
 
 
 def _embed_into(
-    vectors: np.ndarray, todo: list[int], texts: list[str], embedder: Embedder, progress: bool
+    vectors: np.ndarray,
+    todo: list[int],
+    texts: list[str],
+    embedder: Embedder,
+    progress: bool,
+    on_chunk: Callable[[list[int]], None] | None = None,
 ) -> None:
-    """Embed ``texts[i]`` for i in ``todo`` into ``vectors[i]``, in chunks, with a bar."""
+    """Embed ``texts[i]`` for i in ``todo`` into ``vectors[i]``, in chunks, with a bar;
+    ``on_chunk(rows)`` after each chunk (the cache keeps it, so a killed build resumes)."""
     from tqdm import tqdm
 
     dim = vectors.shape[1]
@@ -379,6 +385,8 @@ def _embed_into(
                     f"expected {(len(chunk), dim)}"
                 )
             vectors[chunk] = new.astype(np.float32, copy=False)
+            if on_chunk is not None:
+                on_chunk(chunk)
             bar.update(len(chunk))
 
 
@@ -480,9 +488,12 @@ def build_index(
             first[h] = i
             todo.append(i)
     if todo:
-        _embed_into(every, todo, all_texts, embedder, progress)
-        if cache is not None and not rebuild:
-            cache.put([all_hashes[i] for i in todo], every[todo])
+
+        def keep(rows: list[int]) -> None:
+            if cache is not None:
+                cache.put([all_hashes[i] for i in rows], every[rows])
+
+        _embed_into(every, todo, all_texts, embedder, progress, keep)
     for i, j in copies:
         every[i] = every[j]
     vectors = every[: len(texts)]

@@ -13,6 +13,8 @@ _ITEM_START = re.compile(
     r"^\s*([（(][一二三四五六七八九十\d]+[）)]|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
 )
 
+# a lead-in and its first item in one run ending with "；": the items that follow belong
+_INLINE_LIST = re.compile(r"[：:][^。：:]*；$")
 # "…主要包括两类：一是…；" opens a list inside a sentence
 _LIST_OPENS = re.compile(r"[：:]\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|一是)")
 
@@ -62,6 +64,8 @@ def unit_spans(text: str, max_chars: int = 320) -> list[tuple[int, int]]:
                 (open_list and _ITEM_START.match(sent))
                 or (last.endswith(("：", ":")) and not open_list)
                 or (last.endswith("的；") and not _ITEM_START.match(sent))
+                # "按以下比例支付：一级…为90%；二级…为85%；三级…为80%。" is one list
+                or bool(_INLINE_LIST.search(last))
                 or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
                 # an item's short title: "(一)综合交通投资。" heads the sentence after it
                 or (len(last) < 24 and _ITEM_START.match(last) and not _ITEM_START.match(sent))

@@ -1,0 +1,272 @@
+"""Train the decision models on gold sets, with leave-one-set-out cross-validation.
+
+``rag train`` asks every question of the given gold sets once to compute the features of
+its candidates (rag/answer/select.py), then:
+
+1. for each set in turn, fits the three models (clause, unit, answer) on the other sets
+   and answers the held-out set with them — the cross-validated figures, the only ones
+   reported (``cv.json``, and ``rag eval`` on each set with its fold's weights);
+2. fits the models on every set, recalibrates the answer model on the held-out scores
+   of step 1 (Platt scaling) and picks the refusal threshold on them: the probability
+   that maximises balanced accuracy (refusal recall and answer rate weighed equally);
+3. writes the weights (JSON, never a pickle) and a report.
+
+Labels come from the gold items: a clause is right when it matches a gold citation
+(lenient: same article or outline item), a unit when it lies in a right clause and holds
+a key fact, an answer when the item is answerable. scikit-learn is needed only here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.decide import Decider, Logistic
+from rag.answer.select import ANSWER_FEATURES, CLAUSE_FEATURES, UNIT_FEATURES, Selection
+from rag.eval.gold import GoldItem, read_gold
+from rag.eval.metrics import Ref, clause_match, normalize_text
+from rag.settings import PROJECT_ROOT
+
+# the sets trained on by default; hotline2 is sealed (the final blind check) and never used
+TRAIN_SETS = tuple(
+    PROJECT_ROOT / "eval" / "gold" / f"{n}.jsonl"
+    for n in ("dev", "heldout", "heldout2", "heldout3", "heldout4", "hotline1")
+)
+CLAUSE_C = 0.5
+UNIT_C = 0.5
+ANSWER_C = 0.5
+
+
+@dataclass
+class Example:
+    set_name: str
+    item: GoldItem
+    sel: Selection
+
+
+def clause_label(item: GoldItem, sel_clause: Any) -> int:
+    got = Ref.of(sel_clause.doc_no, sel_clause.doc_title, sel_clause.label)
+    for c in item.citations:
+        g = Ref.of(c.doc_no, c.title, c.clause)
+        if g.doc == got.doc and (not g.clause or clause_match(g.clause, got.clause, lenient=True)):
+            return 1
+    return 0
+
+
+def unit_label(item: GoldItem, in_right_clause: bool, text: str) -> int:
+    if not in_right_clause or not item.key_facts:
+        return 0
+    t = normalize_text(text)
+    return int(any(normalize_text(f) and normalize_text(f) in t for f in item.key_facts))
+
+
+def _fit(
+    rows: list[dict[str, float]], y: list[int], names: Sequence[str], c: float, balanced: bool
+) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[r.get(f, 0.0) for f in names] for r in rows], dtype=float)
+    yy = np.array(y, dtype=int)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    xs = (x - mean) / scale
+    if len(set(yy.tolist())) < 2:
+        coef, intercept = np.zeros(len(names)), (10.0 if yy.mean() > 0.5 else -10.0)
+    else:
+        m = LogisticRegression(
+            C=c, max_iter=2000, class_weight="balanced" if balanced else None
+        ).fit(xs, yy)
+        coef, intercept = m.coef_[0], float(m.intercept_[0])
+    return Logistic(tuple(names), mean, scale, coef, intercept)
+
+
+def _score_clauses(examples: Sequence[Example], model: Logistic) -> None:
+    for ex in examples:
+        ps = model.predict([c.features for c in ex.sel.candidates])
+        for cand, p in zip(ex.sel.candidates, ps, strict=True):
+            cand.p = float(p)
+
+
+def _score_units(examples: Sequence[Example], selector: Any, model: Logistic | None) -> None:
+    for ex in examples:
+        selector.add_units(ex.sel)
+        if model is None:
+            continue
+        for cand in ex.sel.candidates:
+            if cand.units:
+                ps = model.predict([x.features for x in cand.units])
+                for x, p in zip(cand.units, ps, strict=True):
+                    x.p = float(p)
+
+
+def fit_models(examples: Sequence[Example], selector: Any) -> tuple[Logistic, Logistic, Logistic]:
+    """Fit clause, unit and answer models on ``examples`` (scores them in place)."""
+    rows, y = [], []
+    for ex in examples:
+        for cand in ex.sel.candidates:
+            rows.append(cand.features)
+            y.append(clause_label(ex.item, cand.clause))
+    clause = _fit(rows, y, CLAUSE_FEATURES, CLAUSE_C, balanced=True)
+    _score_clauses(examples, clause)
+    _score_units(examples, selector, None)
+    rows, y = [], []
+    for ex in examples:
+        for cand in ex.sel.candidates:
+            right = bool(clause_label(ex.item, cand.clause))
+            for x in cand.units:
+                rows.append(x.features)
+                y.append(unit_label(ex.item, right, x.text))
+    unit = _fit(rows, y, UNIT_FEATURES, UNIT_C, balanced=True)
+    _score_units(examples, selector, unit)
+    rows = [selector.answer_features(ex.sel) for ex in examples]
+    y = [int(ex.item.answerable) for ex in examples]
+    answer = _fit(rows, y, ANSWER_FEATURES, ANSWER_C, balanced=False)
+    return clause, unit, answer
+
+
+def apply(examples: Sequence[Example], selector: Any, models: tuple[Logistic, ...]) -> np.ndarray:
+    """Score ``examples`` with fitted models; the answer model's logits."""
+    clause, unit, answer = models
+    _score_clauses(examples, clause)
+    _score_units(examples, selector, unit)
+    feats = [selector.answer_features(ex.sel) for ex in examples]
+    for ex, f in zip(examples, feats, strict=True):
+        ex.sel.answer_features = f
+    return answer.logits(feats)
+
+
+def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """σ(a·z + b) fitted to held-out (logit, label) pairs."""
+    from sklearn.linear_model import LogisticRegression
+
+    m = LogisticRegression(C=1e6, max_iter=2000).fit(logits.reshape(-1, 1), y)
+    return float(m.coef_[0][0]), float(m.intercept_[0])
+
+
+def choose_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The probability that maximises balanced accuracy (ties: the lowest)."""
+    best, best_t = -1.0, 0.5
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        refuse = p < t
+        rr = float(refuse[y == 0].mean()) if (y == 0).any() else 0.0
+        ans = float((~refuse)[y == 1].mean()) if (y == 1).any() else 0.0
+        score = (rr + ans) / 2
+        if score > best + 1e-9:
+            best, best_t = score, float(t)
+    return best_t
+
+
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Calibration table: per probability bin, the mean predicted and observed rate."""
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        m = (p >= lo) & ((p < hi) if b < bins - 1 else (p <= hi))
+        if m.any():
+            out.append(
+                {
+                    "bin": round(lo, 2),
+                    "n": int(m.sum()),
+                    "predicted": round(float(p[m].mean()), 4),
+                    "observed": round(float(y[m].mean()), 4),
+                }
+            )
+    return out
+
+
+def collect(
+    assistant: Any, sets: dict[str, list[GoldItem]], progress: bool = True
+) -> list[Example]:
+    from tqdm import tqdm
+
+    out = []
+    total = sum(len(v) for v in sets.values())
+    with tqdm(total=total, desc="features", unit="q", file=sys.stderr, disable=not progress) as bar:
+        for name, items in sets.items():
+            for item in items:
+                sel, _ = assistant.select(item.question)
+                out.append(Example(name, item, sel))
+                bar.update(1)
+    return out
+
+
+def train(
+    assistant: Any,
+    gold_paths: Sequence[Path],
+    out: Path,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Cross-validate, fit on everything, write the weights to ``out``; the report."""
+    sets = {p.stem: read_gold(p) for p in gold_paths}
+    examples = collect(assistant, sets, progress)
+    selector = assistant.selector
+    names = list(sets)
+    oof_logits = np.zeros(len(examples))
+    folds: dict[str, Decider] = {}
+    for held in names:
+        train_ex = [e for e in examples if e.set_name != held]
+        test_idx = [i for i, e in enumerate(examples) if e.set_name == held]
+        models = fit_models(train_ex, selector)
+        oof_logits[test_idx] = apply([examples[i] for i in test_idx], selector, models)
+        folds[held] = Decider(*models, threshold=0.5, meta={"fold": held})
+    y = np.array([int(e.item.answerable) for e in examples])
+    a, b = platt(oof_logits, y)
+    p_oof = 1.0 / (1.0 + np.exp(-(a * oof_logits + b)))
+    threshold = choose_threshold(p_oof, y)
+    for d in folds.values():
+        d.answer.calib_a, d.answer.calib_b, d.threshold = a, b, threshold
+    final = fit_models(examples, selector)
+    final[2].calib_a, final[2].calib_b = a, b
+    per_set = {}
+    for name in names:
+        m = np.array([e.set_name == name for e in examples])
+        refuse = p_oof[m] < threshold
+        ys = y[m]
+        per_set[name] = {
+            "items": int(m.sum()),
+            "refusal_recall": _rate(refuse[ys == 0]),
+            "false_refusal_rate": _rate(refuse[ys == 1]),
+        }
+    report = {
+        "sets": {n: len(v) for n, v in sets.items()},
+        "threshold": threshold,
+        "platt": {"a": a, "b": b},
+        "cv_refusal": per_set,
+        "reliability": reliability(p_oof, y),
+        "brier": round(float(np.mean((p_oof - y) ** 2)), 4),
+    }
+    decider = Decider(
+        *final,
+        threshold=threshold,
+        meta={
+            "trained_on": {n: len(v) for n, v in sets.items()},
+            "threshold_rule": "maximises balanced accuracy of refusal on the held-out scores",
+            "reliability": report["reliability"],
+            "brier": report["brier"],
+        },
+    )
+    decider.save(out)
+    for name, d in folds.items():
+        d.save(out.parent / "folds" / f"{name}.json")
+    (out.parent / "folds" / "cv.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8"
+    )
+    return report
+
+
+def _rate(x: np.ndarray) -> float | None:
+    return None if len(x) == 0 else round(float(x.mean()), 4)
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
