@@ -113,7 +113,7 @@ def test_understood_json_shows_what_was_read() -> None:
     )
     assert u.to_json() == {
         "asks": "职工医保能报多少？",
-        "wants": ["money"],
+        "wants": ["money", "ratio"],
         "scheme": "职工",
         "status": "退休",
         "service": "住院",

@@ -65,6 +65,7 @@ class Logistic:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": "logistic",
             "features": list(self.features),
             "mean": [round(float(v), 8) for v in self.mean],
             "scale": [round(float(v), 8) for v in self.scale],
@@ -92,12 +93,108 @@ class Logistic:
 
 
 @dataclass
+class Trees:
+    """A boosted tree ensemble (trained with scikit-learn's HistGradientBoosting) kept as
+    plain arrays: logit = base + Σ leaf values, each tree walked with ``x ≤ threshold``
+    going left. Used where interactions matter (whether to answer at all)."""
+
+    features: tuple[str, ...]
+    base: float
+    trees: list[dict[str, np.ndarray]]  # feature, threshold, left, right, leaf, value
+    calib_a: float = 1.0
+    calib_b: float = 0.0
+
+    def matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        return np.array([[float(r.get(f, 0.0)) for f in self.features] for r in rows], dtype=float)
+
+    def logits(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        x = self.matrix(rows)
+        z = np.full(len(rows), self.base, dtype=float)
+        for t in self.trees:
+            node = np.zeros(len(rows), dtype=int)
+            for _ in range(64):  # deeper than any tree trained here
+                leaf = t["leaf"][node]
+                if leaf.all():
+                    break
+                go_left = x[np.arange(len(rows)), t["feature"][node]] <= t["threshold"][node]
+                nxt = np.where(go_left, t["left"][node], t["right"][node])
+                node = np.where(leaf, node, nxt)
+            z += t["value"][node]
+        return z
+
+    def predict(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        z = self.calib_a * self.logits(rows) + self.calib_b
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
+
+    def contributions(self, row: Mapping[str, float]) -> dict[str, float]:
+        """How much each feature moved the logit on this row's path (the change of the
+        node value at each split, summed per feature): why the model decided so."""
+        x = self.matrix([row])[0]
+        out = dict.fromkeys(self.features, 0.0)
+        for t in self.trees:
+            node = 0
+            while not t["leaf"][node]:
+                f = int(t["feature"][node])
+                nxt = int(t["left"][node] if x[f] <= t["threshold"][node] else t["right"][node])
+                out[self.features[f]] += float(t["mean"][nxt] - t["mean"][node])
+                node = nxt
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "trees",
+            "features": list(self.features),
+            "base": round(self.base, 8),
+            "trees": [
+                {
+                    k: [float(v) if k in ("threshold", "value", "mean") else int(v) for v in arr]
+                    for k, arr in t.items()
+                }
+                for t in self.trees
+            ],
+            "calibration": {"a": round(self.calib_a, 8), "b": round(self.calib_b, 8)},
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Trees:
+        feats = tuple(str(f) for f in d["features"])
+        trees = []
+        for t in d["trees"]:
+            tree = {
+                "feature": np.asarray(t["feature"], dtype=int),
+                "threshold": np.asarray(t["threshold"], dtype=float),
+                "left": np.asarray(t["left"], dtype=int),
+                "right": np.asarray(t["right"], dtype=int),
+                "leaf": np.asarray(t["leaf"], dtype=bool),
+                "value": np.asarray(t["value"], dtype=float),
+                "mean": np.asarray(t["mean"], dtype=float),
+            }
+            n = len(tree["leaf"])
+            if any(len(v) != n for v in tree.values()) or tree["feature"].max(initial=0) >= len(
+                feats
+            ):
+                raise ValueError("a tree does not match the feature list")
+            trees.append(tree)
+        cal = d.get("calibration", {})
+        return cls(
+            feats, float(d["base"]), trees, float(cal.get("a", 1.0)), float(cal.get("b", 0.0))
+        )
+
+
+Model = Logistic | Trees
+
+
+def model_from_json(d: Mapping[str, Any]) -> Model:
+    return Trees.from_json(d) if d.get("kind") == "trees" else Logistic.from_json(d)
+
+
+@dataclass
 class Decider:
     """The three models and the refusal threshold."""
 
-    clause: Logistic
-    unit: Logistic
-    answer: Logistic
+    clause: Model
+    unit: Model
+    answer: Model
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -137,9 +234,9 @@ class Decider:
                 raise ValueError(f"format {d.get('format')!r}")
             m = d["models"]
             return cls(
-                clause=Logistic.from_json(m["clause"]),
-                unit=Logistic.from_json(m["unit"]),
-                answer=Logistic.from_json(m["answer"]),
+                clause=model_from_json(m["clause"]),
+                unit=model_from_json(m["unit"]),
+                answer=model_from_json(m["answer"]),
                 threshold=float(d["threshold"]),
                 meta=dict(d.get("meta", {})),
             )

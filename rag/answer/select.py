@@ -46,6 +46,7 @@ CLAUSE_FEATURES = (
     "title_only",
     "facet_agree",
     "facet_conflict",
+    "facet_extra",
     "place",
     "year",
     "figure",
@@ -53,6 +54,10 @@ CLAUSE_FEATURES = (
     "length",
     "legacy",
     "legacy_first",
+    "asks_bm25",
+    "dense_gap",
+    "unit_gap",
+    "asks_unit_gap",
 )
 UNIT_FEATURES = (
     "clause_p",
@@ -68,24 +73,28 @@ UNIT_FEATURES = (
     "first",
     "length",
     "best_unit",
+    "facet_extra",
+    "asks_gap",
+    "cos_gap",
 )
 ANSWER_FEATURES = (
     "p1",
     "p2",
     "margin",
     "unit_p",
-    "coverage",
     "asks_coverage",
+    "best_asks_coverage",
     "missing_rare",
-    "n_terms",
     "figure_wanted",
     "figure_found",
+    "best_figure",
     "facet_conflict",
+    "best_conflict",
     "place_missing",
     "year_missing",
-    "legacy_refused",
     "dense_top",
     "unit_top",
+    "asks_top",
     "lookup",
 )
 
@@ -177,6 +186,14 @@ def _figure(u: Understanding, facets: dict[str, list[str]]) -> float:
     return 1.0 if kinds & set(facets.get("figures", [])) else -1.0
 
 
+def _extra(u: Understanding, facets: dict[str, list[str]]) -> float:
+    """Categories the text names, on the axes the caller spoke of, that the caller did not
+    (a clause about 住院 and 大病 for a caller who spoke of 住院 only)."""
+    return float(
+        sum(1 for axis, vs in u.facts.items() for v in facets.get(axis, []) if v not in vs)
+    )
+
+
 def _agree(u: Understanding, *facet_sets: dict[str, list[str]]) -> tuple[float, float]:
     """(axes that agree, axes in conflict) between the caller's facts and the text."""
     merged: dict[str, list[str]] = {}
@@ -221,6 +238,8 @@ class Selector:
         asks_terms = self.lex.key_terms(u.asks) if u.asks != u.question else terms
         max_bm25 = max((s.bm25_score or 0.0 for s in scored), default=0.0) or 1.0
         asked_places = u.places or ([self.home] if self.home else [])
+        asks_bm25 = self._bm25(u.asks, scored) if u.asks else {}
+        max_asks = max(asks_bm25.values(), default=0.0) or 1.0
         cands: list[Candidate] = []
         for s in scored:
             c = s.hit.clause
@@ -272,8 +291,19 @@ class Selector:
                 "length": math.log1p(len(c.text)) / math.log(1000),
                 "legacy": 1.0 if c.id in legacy_cited else 0.0,
                 "legacy_first": 1.0 if legacy_cited and c.id == legacy_cited[0] else 0.0,
+                "facet_extra": _extra(u, facets),
+                "asks_bm25": asks_bm25.get(pos, 0.0) / max_asks if pos is not None else 0.0,
             }
             cands.append(Candidate(s, facets, f))
+        # how far each is from the best candidate, by each dense signal (per question)
+        for name, gap in (
+            ("dense", "dense_gap"),
+            ("unit", "unit_gap"),
+            ("asks_unit", "asks_unit_gap"),
+        ):
+            top = max((c.features[name] for c in cands), default=0.0)
+            for cand in cands:
+                cand.features[gap] = top - cand.features[name]
         return Selection(
             understanding=u,
             candidates=cands,
@@ -285,11 +315,22 @@ class Selector:
             av=av,
         )
 
+    def _bm25(self, text: str, scored: Sequence[ScoredHit]) -> dict[int, float]:
+        """BM25 of ``text`` (the asking part) for each candidate in the index."""
+        bm = self.index.bm25
+        ids = bm.get_tokens_ids(self.index.tokenizer.tokens(text))
+        if not ids:
+            return {}
+        scores = np.asarray(bm.get_scores_from_ids(ids), dtype=float)
+        return {s.position: float(scores[s.position]) for s in scored if s.position is not None}
+
     def add_units(self, sel: Selection, n_clauses: int = N_UNIT_CLAUSES) -> None:
         """Answer units of the ``n_clauses`` most probable candidates, with features
         (``Candidate.p`` must be set)."""
         idx = self.index
         u = sel.understanding
+        for cand in sel.candidates:
+            cand.units = []
         order = sorted(range(len(sel.candidates)), key=lambda i: -sel.candidates[i].p)
         top_p = sel.candidates[order[0]].p if order else 0.0
         for rank, i in enumerate(order[:n_clauses]):
@@ -333,8 +374,14 @@ class Selector:
                     "first": 1.0 if j == 0 else 0.0,
                     "length": math.log1p(len(un.text)) / math.log(1000),
                     "best_unit": 1.0 if un.row >= 0 and un.row == cand.scored.best_unit else 0.0,
+                    "facet_extra": _extra(u, un.facets),
                 }
             cand.units = units
+        every = [x for c in sel.candidates for x in c.units]
+        for name, gap in (("asks_cos", "asks_gap"), ("cos", "cos_gap")):
+            top = max((x.features[name] for x in every), default=0.0)
+            for x in every:
+                x.features[gap] = top - x.features[name]
 
     def answer_features(self, sel: Selection) -> dict[str, float]:
         """Question-level evidence for answering at all (after clause and unit models)."""
@@ -347,8 +394,10 @@ class Selector:
         pool = "".join(
             self._doc_text(c.clause) + re.sub(r"\s+", "", c.clause.text) for c in cands[:3]
         )
-        missing = [t for t in sel.key_terms if not self.lex._found(t, pool)]
-        max_rarity = max((self.lex.rarity(t) for t in sel.key_terms), default=1.0) or 1.0
+        # the asking part's words, not the story's: a story names many things no text
+        # speaks of (电动车, 双眼皮), which says nothing about whether the ask is answered
+        missing = [t for t in sel.asks_terms if not self.lex._found(t, pool)]
+        max_rarity = max((self.lex.rarity(t) for t in sel.asks_terms), default=1.0) or 1.0
         rare = max((self.lex.rarity(t) for t in missing), default=0.0) / max_rarity
         kinds = wanted_kinds(u)
         found = 0.0
@@ -356,6 +405,11 @@ class Selector:
             found = (
                 1.0 if any(kinds & set(x.facets.get("figures", [])) for x in top.units) else -1.0
             )
+        best = max((x for x in top.units), key=lambda x: x.p, default=None) if top else None
+        best_figure = 0.0
+        if kinds and best is not None:
+            best_figure = 1.0 if kinds & set(best.facets.get("figures", [])) else -1.0
+        every = [x for c in cands for x in c.units]
         places = {doc_place(c.hit) for c in cands[:5]}
         place_missing = 0.0
         if u.places:
@@ -365,17 +419,18 @@ class Selector:
             "p2": p2,
             "margin": p1 - p2,
             "unit_p": unit_p,
-            "coverage": top.features["coverage"] if top else 0.0,
             "asks_coverage": top.features["asks_coverage"] if top else 0.0,
             "missing_rare": rare,
-            "n_terms": min(len(sel.key_terms), 12) / 12,
             "figure_wanted": 1.0 if kinds else 0.0,
             "figure_found": found,
             "facet_conflict": top.features["facet_conflict"] if top else 0.0,
             "place_missing": place_missing,
             "year_missing": 1.0 if top and top.features["year"] < 0 else 0.0,
-            "legacy_refused": 1.0 if sel.legacy_refused else 0.0,
             "dense_top": max((c.features["dense"] for c in cands), default=0.0),
             "unit_top": max((c.features["unit"] for c in cands), default=0.0),
             "lookup": 1.0 if top and top.features["lookup"] else 0.0,
+            "best_figure": best_figure,
+            "best_asks_coverage": best.features["asks_coverage"] if best else 0.0,
+            "best_conflict": best.features["facet_conflict"] if best else 0.0,
+            "asks_top": max((x.features["asks_cos"] for x in every), default=0.0),
         }

@@ -169,6 +169,8 @@ def wants(asks: str) -> list[str]:
     out = [kind for kind, pat in WANTS if pat.search(asks)]
     if "money" in out and "ratio" in out and re.search(r"比例", asks):
         out.remove("money")  # "报销比例是多少": a share, not an amount
+    if "money" in out and "ratio" not in out and re.search(r"报(销)?[了得]?多少|能报|报几", asks):
+        out.append("ratio")  # "能报多少": the share reimbursed answers it as well as a sum
     if not any(w in FIGURE_WANTS for w in out) and re.search(r"多少|(?<![哪好])几(?![乎样])", asks):
         out.insert(0, "amount")  # "要先自己负担多少": a figure of some kind
     if "which" in out and "how" in out and "怎样" in asks and "哪" not in asks:

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.estimate import ESTIMATE_HEAD
 from rag.ingest.figures import figures
 from rag.ingest.figures import normalize as normalize_figures
 from rag.ingest.labels import same_top_unit, split_label
@@ -225,6 +226,9 @@ def figure_hallucination(answer: str, sources: Sequence[str]) -> float:
     Returns:
         A share in [0, 1]; 0 when the answer has no figure.
     """
+    # a worked estimate's figures are derived from cited parameters, not quoted: only the
+    # text above its heading is checked (rag/answer/estimate.py)
+    answer = answer.split(ESTIMATE_HEAD, 1)[0]
     found = list(dict.fromkeys(figures(_cn_years(strip_markers(answer)))))
     if not found:
         return 0.0

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.decide import Decider, Logistic
+from rag.answer.decide import Decider, Logistic, Model, Trees
 from rag.answer.select import ANSWER_FEATURES, CLAUSE_FEATURES, UNIT_FEATURES, Selection
 from rag.eval.gold import GoldItem, read_gold
 from rag.eval.metrics import Ref, clause_match, normalize_text
@@ -40,6 +40,8 @@ TRAIN_SETS = tuple(
     for n in ("dev", "heldout", "heldout2", "heldout3", "heldout4", "hotline1")
 )
 CLAUSE_C = 0.5
+TREE_DEPTH = 3
+TREE_ROUNDS = 100
 UNIT_C = 0.5
 ANSWER_C = 0.5
 
@@ -88,14 +90,47 @@ def _fit(
     return Logistic(tuple(names), mean, scale, coef, intercept)
 
 
-def _score_clauses(examples: Sequence[Example], model: Logistic) -> None:
+def _fit_trees(rows: list[dict[str, float]], y: list[int], names: Sequence[str]) -> Trees:
+    """A small boosted ensemble, exported to plain arrays (decide.Trees)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.array([[r.get(f, 0.0) for f in names] for r in rows], dtype=float)
+    m = HistGradientBoostingClassifier(
+        max_depth=TREE_DEPTH, max_iter=TREE_ROUNDS, learning_rate=0.05, random_state=0
+    ).fit(x, np.array(y, dtype=int))
+    trees = []
+    for (pred,) in m._predictors:  # one predictor per round for a binary target
+        n = pred.nodes
+        # the mean value under each node, for explaining a decision (leaf values averaged
+        # by training counts)
+        mean = np.array(n["value"], dtype=float)
+        for i in sorted(range(len(n)), key=lambda i: -int(n["depth"][i])):
+            if not n["is_leaf"][i]:
+                lc, rc = int(n["left"][i]), int(n["right"][i])
+                cl, cr = float(n["count"][lc]), float(n["count"][rc])
+                mean[i] = (mean[lc] * cl + mean[rc] * cr) / max(cl + cr, 1.0)
+        trees.append(
+            {
+                "feature": np.array(n["feature_idx"], dtype=int),
+                "threshold": np.array(n["num_threshold"], dtype=float),
+                "left": np.array(n["left"], dtype=int),
+                "right": np.array(n["right"], dtype=int),
+                "leaf": np.array(n["is_leaf"], dtype=bool),
+                "value": np.array(n["value"], dtype=float),
+                "mean": mean,
+            }
+        )
+    return Trees(tuple(names), float(np.ravel(m._baseline_prediction)[0]), trees)
+
+
+def _score_clauses(examples: Sequence[Example], model: Model) -> None:
     for ex in examples:
         ps = model.predict([c.features for c in ex.sel.candidates])
         for cand, p in zip(ex.sel.candidates, ps, strict=True):
             cand.p = float(p)
 
 
-def _score_units(examples: Sequence[Example], selector: Any, model: Logistic | None) -> None:
+def _score_units(examples: Sequence[Example], selector: Any, model: Model | None) -> None:
     for ex in examples:
         selector.add_units(ex.sel)
         if model is None:
@@ -107,7 +142,7 @@ def _score_units(examples: Sequence[Example], selector: Any, model: Logistic | N
                     x.p = float(p)
 
 
-def fit_models(examples: Sequence[Example], selector: Any) -> tuple[Logistic, Logistic, Logistic]:
+def fit_models(examples: Sequence[Example], selector: Any) -> tuple[Logistic, Logistic, Model]:
     """Fit clause, unit and answer models on ``examples`` (scores them in place)."""
     rows, y = [], []
     for ex in examples:
@@ -128,11 +163,11 @@ def fit_models(examples: Sequence[Example], selector: Any) -> tuple[Logistic, Lo
     _score_units(examples, selector, unit)
     rows = [selector.answer_features(ex.sel) for ex in examples]
     y = [int(ex.item.answerable) for ex in examples]
-    answer = _fit(rows, y, ANSWER_FEATURES, ANSWER_C, balanced=False)
+    answer = _fit_trees(rows, y, ANSWER_FEATURES)
     return clause, unit, answer
 
 
-def apply(examples: Sequence[Example], selector: Any, models: tuple[Logistic, ...]) -> np.ndarray:
+def apply(examples: Sequence[Example], selector: Any, models: tuple[Model, ...]) -> np.ndarray:
     """Score ``examples`` with fitted models; the answer model's logits."""
     clause, unit, answer = models
     _score_clauses(examples, clause)
