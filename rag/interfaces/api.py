@@ -153,9 +153,7 @@ _WHY = {
     429: "Too many requests from this client (RAG_RATE_ASK, RAG_RATE_FEEDBACK).",
     503: "No index or corpus loaded yet (run `rag ingest` and `rag index`).",
 }
-_RETRY_AFTER = {
-    "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
-}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -226,7 +224,10 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
                 "input": short(e.get("input")),
             }
             if e.get("ctx"):
-                item["ctx"] = {k: short(v if isinstance(v, int | float) else str(v)) for k, v in e["ctx"].items()}
+                item["ctx"] = {
+                    k: short(v if isinstance(v, int | float) else str(v))
+                    for k, v in e["ctx"].items()
+                }
             detail.append(item)
         return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
@@ -327,7 +328,9 @@ def install_limits(app: FastAPI, settings: Settings) -> None:
         ("POST", "/api/feedback"): parse_rate("RAG_RATE_FEEDBACK", settings.rate_feedback),
     }
     # the last added runs first: headers on every answer, then rates, then sizes
-    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     app.add_middleware(RateLimit, rates=rates)
     app.add_middleware(SecurityHeaders)
 
