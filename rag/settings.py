@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 20.0
+    # share of a generated sentence's content words its cited clauses must hold
+    # (rag/answer/support.py); lower sentences are dropped
+    llm_min_support: float = 0.75
     max_question_chars: int = 500
     # Serving
     host: str = "127.0.0.1"
