@@ -146,7 +146,8 @@ class ErrorOut(BaseModel):
 
 
 _WHY = {
-    400: "Bad input: an empty or over-long question, an invalid filter or option.",
+    400: "Bad input: a body that is not UTF-8 JSON, an empty or over-long question, "
+    "an invalid filter or option.",
     401: "Missing or wrong X-API-Key (only when the server has RAG_API_KEY set).",
     404: "Unknown document or clause.",
     413: "Request body too large (RAG_MAX_BODY_BYTES).",
@@ -302,7 +303,7 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
         d = find_document(st.corpus, doc_no)
         return [_clause(c) for c in find_clauses(d, label)]
 
-    @app.post("/api/feedback", dependencies=guarded, responses=errors(401, 413, 429))
+    @app.post("/api/feedback", dependencies=guarded, responses=errors(400, 401, 413, 429))
     def feedback(body: FeedbackIn) -> dict[str, Any]:
         from rag.interfaces.feedback import FeedbackStore
 
