@@ -301,3 +301,89 @@ def test_openapi_documents_the_error_codes(client: TestClient) -> None:
     assert {"401", "404"} <= codes("/api/docs/{doc_no}/clauses/{label}", "get")
     detail = paths["/api/ask"]["post"]["responses"]["429"]
     assert "Retry-After" in json.dumps(detail)
+
+
+# -- over a real socket ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(home: Path) -> Iterator[tuple[str, int]]:
+    """`build_server` (uvicorn) on a free loopback port in a thread, with a key set."""
+    import socket
+    import threading
+    import time
+
+    from rag.interfaces.server import build_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = Settings(home=home, embedder="fake", api_key="s3cret")
+    server = build_server(settings, "127.0.0.1", port, log_level="warning")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+    yield "127.0.0.1", port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _exchange(sock: Any, request: bytes) -> tuple[int, bytes]:
+    """Send one HTTP/1.1 request on ``sock``; (status, body) of the response."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before a response"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(
+        next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[
+            1
+        ]
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed mid-body"
+        body += chunk
+    return int(head.split(b" ")[1]), body
+
+
+def _request(method: str, path: str, body: bytes = b"", **headers: bytes) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", b"X-API-Key: s3cret"]
+    lines += [k.replace("_", "-").encode() + b": " + v for k, v in headers.items()]
+    if body or method == "POST":
+        lines += [b"Content-Type: application/json", b"Content-Length: %d" % len(body)]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+@pytest.mark.slow
+def test_real_server_refuses_a_declared_100_mb_body_without_reading_it(
+    served: tuple[str, int],
+) -> None:
+    import socket
+
+    with socket.create_connection(served, timeout=10) as sock:
+        head = _request("POST", "/api/feedback").replace(
+            b"Content-Length: 0", b"Content-Length: 100000000"
+        )
+        status, body = _exchange(sock, head)  # the 100 MB are never sent
+    assert status == 413 and b"too large" in body
+
+
+@pytest.mark.slow
+def test_real_server_keeps_the_connection_after_hostile_requests(
+    served: tuple[str, int],
+) -> None:
+    import socket
+
+    with socket.create_connection(served, timeout=30) as sock:
+        status, body = _exchange(sock, _request("POST", "/api/ask", b'{"question": "\\ud800"}'))
+        assert status == 422 and b"Unicode" in body
+        bad_key = _request("GET", "/api/docs").replace(b"s3cret", "密钥".encode())
+        assert _exchange(sock, bad_key)[0] == 401
+        status, body = _exchange(sock, _request("GET", "/api/health"))
+        assert status == 200 and json.loads(body)["status"] == "ok"  # same connection
