@@ -213,24 +213,7 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
             code = 422
         return JSONResponse({"detail": short(str(exc), 300)}, status_code=code)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's shape, but repeating no more than a short prefix of the input
-        detail = []
-        for e in exc.errors()[:20]:
-            item = {
-                "type": e.get("type"),
-                "loc": [short(x, 60) for x in e.get("loc", ())],
-                "msg": short(str(e.get("msg", "")), 300),
-                "input": short(e.get("input")),
-            }
-            if e.get("ctx"):
-                item["ctx"] = {
-                    k: short(v if isinstance(v, int | float) else str(v))
-                    for k, v in e["ctx"].items()
-                }
-            detail.append(item)
-        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
 
     def has_key(x_api_key: Annotated[str | None, Header()] = None) -> bool:
         return not settings.api_key or key_matches(header_bytes(x_api_key), settings.api_key)
@@ -313,6 +296,24 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
         return {"id": fid, "stored": True}
 
     return app
+
+
+async def validation_error(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 shape, repeating no more than a short prefix of the input."""
+    detail = []
+    for e in exc.errors()[:20]:
+        item = {
+            "type": e.get("type"),
+            "loc": [short(x, 60) for x in e.get("loc", ())],
+            "msg": short(str(e.get("msg", "")), 300),
+            "input": short(e.get("input")),
+        }
+        if e.get("ctx"):
+            item["ctx"] = {
+                k: short(v if isinstance(v, int | float) else str(v)) for k, v in e["ctx"].items()
+            }
+        detail.append(item)
+    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
 
 def install_limits(app: FastAPI, settings: Settings) -> None:

@@ -18,8 +18,9 @@ import os
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
-from rag.interfaces.api import State, create_api, key_matches
+from rag.interfaces.api import State, create_api, key_matches, validation_error
 from rag.interfaces.web import CSS_FILE, build_ui
 from rag.settings import Settings
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def check_password(_user: str, password: str) -> bool:
         return key_matches(password.encode("utf-8", "surrogatepass"), key)
 
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -51,6 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         show_error=False,
         max_file_size=settings.max_upload_bytes,
     )
+    for route in app.router.routes:  # Gradio's own app: its 422s must not echo input either
+        sub = getattr(route, "app", None)
+        if isinstance(sub, FastAPI) and sub is not app:
+            sub.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    return app
 
 
 def build_server(

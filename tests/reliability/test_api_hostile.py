@@ -135,6 +135,9 @@ def test_validation_error_echoes_only_a_prefix(client: TestClient) -> None:
     assert "at most 2000 characters" in r.text
     r = client.post("/api/feedback", json={**FEEDBACK, "verdict": "v" * 100_000})
     assert r.status_code == 422 and len(r.content) < 2000
+    # the web app's own routes too
+    r = client.post("/gradio_api/queue/join", json={"data": "x" * 1_000_000, "fn_index": 0})
+    assert r.status_code == 422 and len(r.content) < 2000
 
 
 def test_error_messages_with_user_text_are_short(client: TestClient) -> None:
