@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.index.tokenize import get_tokenizer, normalize
+from rag.index.tokenize import STOPWORDS, get_tokenizer, normalize
 from rag.retrieve.query import load_synonyms
 
 # Share of a sentence's content words that must occur in its cited clauses (the
@@ -72,7 +72,8 @@ class Support:
     """How far a sentence is supported by its cited clauses.
 
     Attributes:
-        ok: Supported (coverage high enough and no sweeping word the clauses lack).
+        ok: Supported: coverage high enough, no sweeping word or negation the clauses
+            lack.
         coverage: Share of the sentence's content words found in the clauses.
         missing: The content words not found.
         sweeping: Sweeping words of the sentence the clauses lack.
@@ -92,11 +93,11 @@ def clause_text(pool: str) -> str:
 
 
 def content_words(sentence: str) -> list[str]:
-    """The content words of ``sentence``: jieba's precise cut (policy dictionary), less
-    stopwords, frame words and words without a Chinese character (figures are checked
-    on their own)."""
-    tok = get_tokenizer(search_mode=False, bigrams=False)
-    return [w for w in tok.words(sentence) if w not in FRAME and _CJK.search(w)]
+    """The content words of ``sentence``: jieba's precise cut (policy dictionary; the
+    shared tokenizer's, as the extractive answerer uses it), less stopwords, frame words
+    and words without a Chinese character (figures are checked on their own)."""
+    tagged = get_tokenizer().tagged(sentence)
+    return [w for w, _ in tagged if w not in STOPWORDS and w not in FRAME and _CJK.search(w)]
 
 
 @lru_cache(maxsize=1)
