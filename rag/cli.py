@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -29,10 +31,14 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def friendly(fn: F) -> F:
-    """Turn a ``RagError`` (or a broken pipe) into one line on stderr and exit 1."""
+    """Turn a ``RagError`` (or a broken pipe) into one line on stderr and exit 1, and a
+    text argument that is not UTF-8 into one line and exit 2 (a usage error)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bad = _not_utf8(kwargs)
+        if bad:
+            _fail(f"argument {bad} is not valid UTF-8", 2)
         try:
             return fn(*args, **kwargs)
         except RagError as e:
@@ -43,6 +49,19 @@ def friendly(fn: F) -> F:
             _fail("interrupted", 130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _not_utf8(kwargs: dict[str, Any]) -> str:
+    """The name of a text argument that came as invalid UTF-8, else ``""``.
+
+    Python keeps such bytes of ``argv`` as lone surrogates. A ``Path`` may hold them (a
+    legal file name); a question or document number may not.
+    """
+    for name, value in kwargs.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and _SURROGATE.search(v) for v in values):
+            return name.upper()
+    return ""
 
 
 def _settings() -> Settings:

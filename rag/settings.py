@@ -54,11 +54,23 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 20.0
+    # share of a generated sentence's content words its cited clauses must hold
+    # (rag/answer/support.py); lower sentences are dropped
+    llm_min_support: float = 0.75
     max_question_chars: int = 500
     # Serving
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str = ""
+    # Request limits (HTTP API and web app). Bodies above ``max_body_bytes`` get 413;
+    # 4 MiB holds the largest valid /api/ask body (20 history turns) even fully escaped.
+    max_body_bytes: int = 4 * 1024 * 1024
+    # multipart uploads (the web app's file uploads)
+    max_upload_bytes: int = 20 * 1024 * 1024
+    # Per-client rate limits ("N/second|minute|hour", "" = none), by client address: a
+    # hotline room behind one NAT shares one, so they leave room for many clerks.
+    rate_ask: str = "300/minute"
+    rate_feedback: str = "60/minute"
 
     @property
     def corpus_db(self) -> Path:

@@ -39,6 +39,8 @@ def check_question(question: str, max_chars: int) -> str:
     q = question.strip()
     if not q:
         raise InputError("empty question")
+    if re.search("[\ud800-\udfff]", q):
+        raise InputError("the question is not valid Unicode text (a lone surrogate)")
     if len(q) > max_chars:
         raise InputError(f"question too long: {len(q)} characters (limit {max_chars})")
     return q
@@ -150,7 +152,7 @@ class Assistant:
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         q = check_question(question, self.settings.max_question_chars)
-        standalone = rewrite_followup(q, history or [])
+        standalone = rewrite_followup(q, history or [], self.settings.max_question_chars)
         k = k or self.settings.k
         if not 1 <= k <= 50:
             raise InputError("k must be between 1 and 50")
@@ -436,13 +438,14 @@ def merge_answers(question: str, answers: list[Answer]) -> Answer:
 _FOLLOWUP_OPENERS = ("那", "那么", "如果是", "如果", "要是", "换成", "对于", "还有")
 
 
-def rewrite_followup(question: str, history: list[Turn]) -> str:
+def rewrite_followup(question: str, history: list[Turn], max_chars: int | None = None) -> str:
     """Turn a short follow-up into a standalone question without an LLM.
 
     "那退休的呢？" after "在职职工住院报销比例是多少？" becomes
     "退休的 在职职工住院报销比例是多少？": the follow-up's new subject is put in front of
     the previous question, so retrieval sees both and the answerer's key terms include
-    the new category.
+    the new category. With ``max_chars``, the previous question is cut to keep the
+    result within that length (the user's short question is never the one too long).
     """
     if not history:
         return question
@@ -459,4 +462,9 @@ def rewrite_followup(question: str, history: list[Turn]) -> str:
             break
     subject = subject.removesuffix("呢").removesuffix("的").strip()
     prev = history[-1].question.strip()
+    if not prev:
+        return question
+    if max_chars is not None:
+        # the start of the earlier question, where its topic is, is what carries over
+        prev = prev[: max(0, max_chars - len(subject) - 1)].strip() if subject else prev[:max_chars]
     return f"{subject} {prev}" if subject else prev

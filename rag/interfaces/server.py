@@ -5,20 +5,22 @@ app of :mod:`rag.interfaces.web` on it; both share one lazily loaded :class:`Sta
 (assistant, corpus). OpenAPI documentation is at ``/docs``.
 
 When ``settings.api_key`` is set, the API wants it in ``X-API-Key`` and the web app asks
-for it as the password at a login page (any user name), so the UI is no way around it.
+for it as the password at a login page (any user name), so the UI is no way around it;
+Gradio's own routes, file uploads included, then need that login. Uploads are limited
+to ``settings.max_upload_bytes``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
-from rag.interfaces.api import State, create_api
+from rag.interfaces.api import State, create_api, key_matches, validation_error
 from rag.interfaces.web import CSS_FILE, build_ui
 from rag.settings import Settings
 
@@ -36,9 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     key = settings.api_key
 
     def check_password(_user: str, password: str) -> bool:
-        return bool(key) and secrets.compare_digest(password.encode(), key.encode())
+        return key_matches(password.encode("utf-8", "surrogatepass"), key)
 
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -48,7 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         theme=gr.themes.Soft(),
         footer_links=["gradio", "settings"],
         show_error=False,
+        max_file_size=settings.max_upload_bytes,
     )
+    for route in app.router.routes:  # Gradio's own app: its 422s must not echo input either
+        sub = getattr(route, "app", None)
+        if isinstance(sub, FastAPI) and sub is not app:
+            sub.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    return app
 
 
 def build_server(

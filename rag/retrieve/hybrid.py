@@ -32,6 +32,18 @@ _DOCNO_BRACKETS = str.maketrans(
 )
 
 
+def _real_date(v: str) -> bool:
+    """Whether ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` names a day that exists."""
+    import datetime as dt
+
+    y, m, d = ([*map(int, v.split("-")), 1, 1])[:3]
+    try:
+        dt.date(y, m, d)
+    except ValueError:
+        return False
+    return True
+
+
 def normalize_doc_no(doc_no: str) -> str:
     """Loose form of a 文号 for comparison: no spaces, one kind of year bracket."""
     return re.sub(r"\s+", "", doc_no).translate(_DOCNO_BRACKETS)
@@ -56,7 +68,7 @@ class Filters:
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
             v = getattr(self, name)
-            if v is not None and not _ISO.match(v):
+            if v is not None and not (_ISO.match(v) and _real_date(v)):
                 raise InputError(f"{name} must be an ISO date (YYYY, YYYY-MM or YYYY-MM-DD): {v!r}")
 
     def is_empty(self) -> bool:
