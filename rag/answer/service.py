@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from rag.answer.extractive import ExtractiveAnswerer, analyse
@@ -20,6 +21,7 @@ from rag.models import Answer, Citation, Hit
 from rag.retrieve.hybrid import Filters, Retriever, retriever_from_settings
 from rag.retrieve.query import expand, rerank_by_place
 from rag.retrieve.refs import ReferenceLookup
+from rag.retrieve.validity import InForce, asked_date
 from rag.settings import Settings
 
 MODES = ("extractive", "llm")
@@ -54,6 +56,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         index: LoadedIndex | None = None,
+        validity: InForce | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or embedder_from_settings(settings)
@@ -61,10 +64,16 @@ class Assistant:
         self.lookup = ReferenceLookup(self.index.clauses)
         self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
         self.home = settings.home_region
+        # each document's validity (from the corpus store), for ranking and citations
+        self.validity = validity or InForce.from_store(settings.corpus_db, settings.as_of_date)
         self.answerer = ExtractiveAnswerer(
             min_coverage=settings.refuse_threshold,
             corpus=[c.text for c in self.index.clauses],
         )
+
+    def reload_validity(self) -> None:
+        """Read the documents' validity again (after a status was set by hand)."""
+        self.validity = InForce.from_store(self.settings.corpus_db, self.settings.as_of_date)
 
     # -- stages --------------------------------------------------------------------
     def named_document(self, question: str, filters: Filters | None) -> Filters | None:
@@ -76,7 +85,11 @@ class Assistant:
                 return Filters(doc_no=docs[0])
         return filters
 
-    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 5, filters: Filters | None = None, on: date | None = None
+    ) -> list[Hit]:
+        """Ranked clauses; texts in force on ``on`` (default: the year the query names, else
+        RAG_AS_OF) before those they replaced or that replace them."""
         q = check_question(query, self.settings.max_question_chars)
         pinned = self.lookup(q)
         if not pinned:  # a pinned clause comes first; the rest may be from other texts
@@ -85,6 +98,7 @@ class Assistant:
         hits = self.retriever.search(expand(q), k=k + 10, filters=filters, pinned=pinned)
         head = [h for h in hits if "lookup" in h.sources]
         rest = rerank_by_place(q, [h for h in hits if "lookup" not in h.sources], self.home)
+        rest = self.validity.rerank(q, rest, on=on)
         return (head + rest)[:k]
 
     def ask(
@@ -125,13 +139,18 @@ class Assistant:
         n = max(k, 10) if analyse(standalone).compared() else k
         hits = self.search(standalone, k=n, filters=filters)
         t1 = time.perf_counter()
+        # a year that picked the text in force then (2015年 → the 2014 暂行办法, not its
+        # 2017 successor) has done its work: the answer is sought without it
+        on = asked_date(standalone)
+        asked = self.validity.settle_date(standalone, hits, on)
         if mode == "llm":
             from rag.answer.generative import generate
 
-            ans = generate(standalone, hits, self.settings, fallback=self.answerer)
+            ans = generate(asked, hits, self.settings, fallback=self.answerer)
         else:
-            ans = self.answerer.answer(standalone, hits)
-            ans = self._fill_parts(standalone, ans, k, filters)
+            ans = self.answerer.answer(asked, hits)
+            ans = self._fill_parts(asked, ans, k, filters, on=on)
+        self.validity.annotate(ans, standalone)
         t2 = time.perf_counter()
         ans.question = q
         ans.id = id
@@ -146,7 +165,14 @@ class Assistant:
         }
         return ans, hits
 
-    def _fill_parts(self, question: str, ans: Answer, k: int, filters: Filters | None) -> Answer:
+    def _fill_parts(
+        self,
+        question: str,
+        ans: Answer,
+        k: int,
+        filters: Filters | None,
+        on: date | None = None,
+    ) -> Answer:
         """Answer on their own the parts of a multi-part question the answer leaves out.
 
         "110号办法什么时候实施？消防机构多久检查一次消火栓？" asks two things, often
@@ -169,7 +195,7 @@ class Assistant:
             # 区别？支付方式有何不同？"): it is searched with the first part's rarest words
             carried = [t for t in topic if t not in part] if i else []
             query = " ".join([*carried, part])
-            sub = self.answerer.answer(part, self.search(query, k=k, filters=filters))
+            sub = self.answerer.answer(part, self.search(query, k=k, filters=filters, on=on))
             if sub.refused:
                 missing.append(part)
             elif not any(self.answerer.answers_part(part, a) for a in added):
@@ -194,7 +220,7 @@ class Assistant:
             return self.search(d["question"], k=k)
 
         def answer(d: dict[str, Any]) -> Answer:
-            return self.answerer.answer(d["question"], d["hits"])
+            return self.validity.annotate(self.answerer.answer(d["question"], d["hits"]))
 
         return RunnablePassthrough.assign(hits=RunnableLambda(retrieve)) | RunnableLambda(answer)
 
