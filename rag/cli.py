@@ -73,6 +73,7 @@ def ingest(
         if p.suffix not in (".txt", ".md"):
             raise RagError(f"{p}: only .txt and .md files can be ingested")
     corpus = store.load(s.corpus_db)
+    upgraded_from = corpus.upgraded_from
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("ingest", total=len(files))
@@ -82,9 +83,9 @@ def ingest(
 
         corpus, summaries = run_ingest(files, corpus, on_file=tick)
     store.save(corpus, s.corpus_db)
-    if corpus.upgraded_from is not None:
+    if upgraded_from is not None:
         typer.echo(
-            f"store upgraded from format {corpus.upgraded_from} to {store.SCHEMA_VERSION}: "
+            f"store upgraded from format {upgraded_from} to {store.SCHEMA_VERSION}: "
             "validity read from the stored texts"
         )
     failed = 0

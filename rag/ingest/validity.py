@@ -4,7 +4,7 @@
 Pure functions over a parsed :class:`~rag.models.Document`. What is read:
 
 * the 施行 sentence: "本办法自2015年1月1日起施行", "自印发之日起实施" (→ the document's
-  date), "本办法自2015年起试行" (→ ``2015``: only the precision the text gives),
+  date), "本细则自2015年1月22日后实施" (→ that day), "本办法自2015年起试行" (→ ``2015``: only the precision the text gives),
   "本办法自2012年2月1日至2017年1月31日施行" (a start and an end), the preamble of a
   decree ("现予公布，自2020年9月1日起施行"). A sentence about another text ("《条例》颁布
   施行后", "暂时停止施行《…》") is not one: the subject must be the text itself (本办法,
@@ -48,7 +48,7 @@ def _date_re(p: str) -> str:
 _ISSUE_DAY = r"(?P<issue>印发|发布|公布|下发|颁布|签发|发文|批准|通过)之日"
 _VERB = r"(?:开始|正式)?(?P<verb>施行|实施|执行|试行|生效)"
 _EFFECTIVE_RE = re.compile(
-    r"[自从于]\s*(?:" + _date_re("a") + "|" + _ISSUE_DAY + r")\s*(?:起|开始)?\s*"
+    r"[自从于]\s*(?:" + _date_re("a") + "|" + _ISSUE_DAY + r")\s*(?:起|开始|以后|后)?\s*"
     r"(?:(?:至|到)\s*" + _date_re("b") + r"\s*止?\s*)?" + _VERB
 )
 # The text itself as the subject of a sentence (本办法, 本暂行办法, 本实施意见 …), or the
@@ -188,10 +188,10 @@ def _partial_after(sentence: str, end: int) -> str:
 
 def read_repeals(sentence: str) -> list[DocRef]:
     """The documents a 废止 sentence repeals, in order, with partial repeals as text."""
-    rm = _REPEAL_RE.search(sentence)
-    if not rm:
+    verbs = list(_REPEAL_RE.finditer(sentence))
+    if not verbs:
         return []
-    head = sentence[: rm.start()]
+    head = sentence[: verbs[-1].start()]  # "《甲》同时废止，乙不再执行": both
     refs: list[DocRef] = []
     covered: list[tuple[int, int]] = []
     for m in _TITLE_REF_RE.finditer(head):
