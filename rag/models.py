@@ -66,68 +66,6 @@ class Clause:
         return " / ".join(b for b in bits if b)
 
 
-def period_start(value: str) -> dt.date | None:
-    """First day of a ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` period; None for ""."""
-    if not value:
-        return None
-    bits = [int(b) for b in value.split("-")]
-    return dt.date(bits[0], bits[1] if len(bits) > 1 else 1, bits[2] if len(bits) > 2 else 1)
-
-
-def period_end(value: str) -> dt.date | None:
-    """Last day of a ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` period; None for ""."""
-    if not value:
-        return None
-    bits = [int(b) for b in value.split("-")]
-    if len(bits) == 3:
-        return dt.date(*bits)
-    if len(bits) == 2:
-        y, m = bits
-        return dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1)
-    return dt.date(bits[0], 12, 31)
-
-
-@dataclass
-class DocRef:
-    """Another document named by a text: its 文号 and title as printed there.
-
-    In ``supersedes`` ``partial`` keeps what the text says when only a part is repealed
-    ("除附件7-9外", "第十条"); in ``superseded_by`` ``effective`` is the day the
-    repealing document takes effect (its date when it names none).
-    """
-
-    doc_no: str
-    title: str
-    partial: str = ""
-    effective: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.doc_no or f"《{self.title}》"
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"doc_no": self.doc_no, "title": self.title}
-        if self.partial:
-            d["partial"] = self.partial
-        if self.effective:
-            d["effective"] = self.effective
-        return d
-
-
-@dataclass
-class StatusMark:
-    """A status a clerk set by hand (``status`` "" puts the status read off the text back)."""
-
-    doc_key: str
-    status: str
-    note: str = ""
-    at: str = ""  # ISO date and time (UTC)
-    by: str = ""  # cli | api | web
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 @dataclass
 class Document:
     """One document of the corpus, with its attached texts flattened into ``clauses``.
@@ -222,6 +160,68 @@ class Document:
             "clause_labels": [c.label for c in self.clauses],
             **self.validity_json(as_of),
         }
+
+
+def period_start(value: str) -> dt.date | None:
+    """First day of a ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` period; None for ""."""
+    if not value:
+        return None
+    bits = [int(b) for b in value.split("-")]
+    return dt.date(bits[0], bits[1] if len(bits) > 1 else 1, bits[2] if len(bits) > 2 else 1)
+
+
+def period_end(value: str) -> dt.date | None:
+    """Last day of a ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` period; None for ""."""
+    if not value:
+        return None
+    bits = [int(b) for b in value.split("-")]
+    if len(bits) == 3:
+        return dt.date(*bits)
+    if len(bits) == 2:
+        y, m = bits
+        return dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1)
+    return dt.date(bits[0], 12, 31)
+
+
+@dataclass
+class DocRef:
+    """Another document named by a text: its 文号 and title as printed there.
+
+    In ``supersedes`` ``partial`` keeps what the text says when only a part is repealed
+    ("除附件7-9外", "第十条"); in ``superseded_by`` ``effective`` is the day the
+    repealing document takes effect (its date when it names none).
+    """
+
+    doc_no: str
+    title: str
+    partial: str = ""
+    effective: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.doc_no or f"《{self.title}》"
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"doc_no": self.doc_no, "title": self.title}
+        if self.partial:
+            d["partial"] = self.partial
+        if self.effective:
+            d["effective"] = self.effective
+        return d
+
+
+@dataclass
+class StatusMark:
+    """A status a clerk set by hand (``status`` "" puts the status read off the text back)."""
+
+    doc_key: str
+    status: str
+    note: str = ""
+    at: str = ""  # ISO date and time (UTC)
+    by: str = ""  # cli | api | web
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
