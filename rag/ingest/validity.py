@@ -4,7 +4,8 @@
 Pure functions over a parsed :class:`~rag.models.Document`. What is read:
 
 * the 施行 sentence: "本办法自2015年1月1日起施行", "自印发之日起实施" (→ the document's
-  date), "本细则自2015年1月22日后实施" (→ that day), "本办法自2015年起试行" (→ ``2015``: only the precision the text gives),
+  date), "本细则自2015年1月22日后实施" (→ that day), "本办法自2015年起试行" (→ ``2015``:
+  only the precision the text gives),
   "本办法自2012年2月1日至2017年1月31日施行" (a start and an end), the preamble of a
   decree ("现予公布，自2020年9月1日起施行"). A sentence about another text ("《条例》颁布
   施行后", "暂时停止施行《…》") is not one: the subject must be the text itself (本办法,
