@@ -5,6 +5,7 @@ a status set by hand through the API."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -187,3 +188,22 @@ def test_status_set_by_hand_through_the_api(pair_home: Path, tmp_path: Path) -> 
     )
     marks = store.load(home / "corpus.sqlite").status_marks
     assert [(m.doc_key, m.status, m.by) for m in marks] == [(NEW, REPEALED, "api")]
+
+
+def test_cli_ask_prints_date_status_and_warning(pair_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    env = {"RAG_HOME": str(pair_home), "RAG_EMBEDDER": "fake", "RAG_AS_OF": AS_OF}
+    q = "2015年职工医保住院最高支付限额是多少？"
+    r = CliRunner().invoke(app, ["ask", q], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert (
+        f"《嘉兴市人民政府关于印发嘉兴市职工基本医疗保险暂行办法的通知》  (2014-12-24  {REPEALED})"
+        in r.stdout
+    )
+    assert f"⚠ {WARNING}" in r.stdout
+    r = CliRunner().invoke(app, ["ask", q, "--json"], env=env)
+    cites = json.loads(r.stdout)["citations"]
+    assert {(c["doc_no"], c["date"], c["status"]) for c in cites} == {(OLD, "2014-12-24", REPEALED)}
