@@ -27,6 +27,11 @@ from rag.settings import Settings
 MODES = ("extractive", "llm")
 
 
+def _as_of(settings: Settings) -> date | None:
+    """RAG_AS_OF as a date, or None (today, whenever asked) when unset."""
+    return settings.as_of_date if settings.as_of.strip() else None
+
+
 def check_question(question: str, max_chars: int) -> str:
     """Strip the question; reject empty and over-long ones with a one-line error."""
     if not isinstance(question, str):
@@ -65,7 +70,7 @@ class Assistant:
         self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
         self.home = settings.home_region
         # each document's validity (from the corpus store), for ranking and citations
-        self.validity = validity or InForce.from_store(settings.corpus_db, settings.as_of_date)
+        self.validity = validity or InForce.from_store(settings.corpus_db, _as_of(settings))
         self.answerer = ExtractiveAnswerer(
             min_coverage=settings.refuse_threshold,
             corpus=[c.text for c in self.index.clauses],
@@ -73,7 +78,7 @@ class Assistant:
 
     def reload_validity(self) -> None:
         """Read the documents' validity again (after a status was set by hand)."""
-        self.validity = InForce.from_store(self.settings.corpus_db, self.settings.as_of_date)
+        self.validity = InForce.from_store(self.settings.corpus_db, _as_of(self.settings))
 
     # -- stages --------------------------------------------------------------------
     def named_document(self, question: str, filters: Filters | None) -> Filters | None:

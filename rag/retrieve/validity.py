@@ -121,13 +121,17 @@ def trial_name(doc: Document) -> str:
 class InForce:
     """What answering needs to know about each document's validity, as of one day."""
 
-    def __init__(self, documents: Iterable[Document], as_of: date) -> None:
-        self.as_of = as_of
+    def __init__(self, documents: Iterable[Document], as_of: date | None = None) -> None:
+        self._as_of = as_of  # None: today, whenever asked (a server runs for days)
         self.docs: dict[str, Document] = {d.key: d for d in documents}
         self._related = self._relations()
 
+    @property
+    def as_of(self) -> date:
+        return self._as_of or date.today()
+
     @classmethod
-    def from_store(cls, path: Path, as_of: date) -> InForce:
+    def from_store(cls, path: Path, as_of: date | None = None) -> InForce:
         """Documents (metadata and validity only) of the corpus store at ``path``."""
         from rag.ingest import store
 
