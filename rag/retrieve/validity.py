@@ -176,21 +176,22 @@ class InForce:
         return self.status(key, on) in (IN_FORCE, UNSTATED)
 
     # -- retrieval ----------------------------------------------------------------------
-    def rerank(self, question: str, hits: list[Hit], on: date | None = None) -> list[Hit]:
-        """Move down the hits of documents not in force on the day ``on`` (default: the
-        year the question names, else as of) when a related document in force that day is
-        among the hits. The order is otherwise kept (stable sort)."""
+    def outranked(self, question: str, hits: list[Hit], on: date | None = None) -> set[str]:
+        """Keys of the documents among ``hits`` that are not in force on ``on`` (default:
+        the year the question names, else as of) while a related document among ``hits``
+        is: the texts to rank below their successor (or, for a year, the text of then)."""
         if not self._related or not hits:
-            return hits
+            return set()
         on = on or asked_date(question) or self.as_of
         keys = {h.clause.doc_key for h in hits}
         live = {k for k in keys if self.in_force(k, on)}
+        return {k for k in keys - live if self._related.get(k, set()) & live}
 
-        def below(h: Hit) -> bool:
-            k = h.clause.doc_key
-            return k not in live and bool(self._related.get(k, set()) & live)
-
-        return sorted(hits, key=below)
+    def rerank(self, question: str, hits: list[Hit], on: date | None = None) -> list[Hit]:
+        """The hits of :meth:`outranked` documents moved below all others; the order is
+        otherwise kept (stable sort)."""
+        down = self.outranked(question, hits, on)
+        return sorted(hits, key=lambda h: h.clause.doc_key in down) if down else hits
 
     def time_matters(self, keys: Iterable[str], on: date) -> bool:
         """Whether ``on`` decides between texts: one of ``keys`` has a related document
