@@ -92,6 +92,7 @@ def ingest(
         if p.suffix not in (".txt", ".md"):
             raise RagError(f"{p}: only .txt and .md files can be ingested")
     corpus = store.load(s.corpus_db)
+    upgraded_from = corpus.upgraded_from
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("ingest", total=len(files))
@@ -101,6 +102,11 @@ def ingest(
 
         corpus, summaries = run_ingest(files, corpus, on_file=tick)
     store.save(corpus, s.corpus_db)
+    if upgraded_from is not None:
+        typer.echo(
+            f"store upgraded from format {upgraded_from} to {store.SCHEMA_VERSION}: "
+            "validity read from the stored texts"
+        )
     failed = 0
     for sm in summaries:
         if sm.error:
@@ -132,20 +138,56 @@ def clean(file: Path) -> None:
 
 @app.command()
 @friendly
-def docs(as_json: Annotated[bool, typer.Option("--json", help="JSON array")] = False) -> None:
-    """List documents."""
+def docs(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON array")] = False,
+    set_status: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--set-status",
+            metavar="DOC STATUS",
+            help="set a document's status by hand (现行有效, 尚未施行, 已过有效期, 已被废止, "
+            "未注明; auto = as its text says)",
+        ),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="why (with --set-status)")] = "",
+) -> None:
+    """List documents, with each one's status as of RAG_AS_OF (default today)."""
     from rag.ingest import store
 
-    corpus = store.load(_settings().corpus_db)
+    s = _settings()
+    as_of = s.as_of_date
+    corpus = store.load(s.corpus_db)
     if not corpus.documents:
         raise RagError("the corpus store is empty: run `rag ingest` first")
+    if set_status is not None:
+        _set_status(s, corpus, *set_status, note=note)
+        return
+    if note:
+        raise RagError("--note goes with --set-status")
     if as_json:
-        _print_json([d.to_json() for d in corpus.documents])
+        _print_json([d.to_json(as_of) for d in corpus.documents])
         return
     for d in corpus.documents:
         flag = "" if d.printed else "  [listed, not printed]"
         no = d.doc_no or "(无文号)"
-        typer.echo(f"{no}\t{d.date or '-'}\t{len(d.clauses):>3} clauses\t{d.title}{flag}")
+        status = d.status_on(as_of) + ("*" if d.status_mark else "")
+        typer.echo(f"{no}\t{d.date or '-'}\t{len(d.clauses):>3} clauses\t{status}\t{d.title}{flag}")
+
+
+def _set_status(s: Settings, corpus: Any, doc: str, status: str, *, note: str) -> None:
+    """Record a status set by hand (kept with all earlier ones) and save the store."""
+    from rag.ingest import store
+    from rag.ingest.lookup import find_document
+    from rag.ingest.validity import new_mark
+
+    d = find_document(corpus, doc)
+    mark = new_mark(d, status, note, by="cli")
+    corpus.status_marks.append(mark)
+    corpus.relink()
+    store.save(corpus, s.corpus_db)
+    now = d.status_on(s.as_of_date)
+    how = "set by hand" if mark.status else "as its text says; the hand-set status is cleared"
+    typer.echo(f"{d.key}: {now} ({how})")
 
 
 @app.command()
@@ -163,12 +205,14 @@ def show(
     doc = find_document(corpus, doc_no)
     if clause is None:
         if as_json:
-            out = doc.to_json()
+            out = doc.to_json(_settings().as_of_date)
             out["clauses"] = [_clause_json(c) for c in doc.clauses]
             _print_json(out)
             return
         typer.echo(f"{doc.doc_no} 《{doc.title}》" if doc.doc_no else f"《{doc.title}》")
         typer.echo(f"{doc.issuer}  {doc.date}  source {doc.span or doc.source}")
+        for line in _validity_lines(doc, _settings().as_of_date):
+            typer.echo(line)
         if not doc.printed:
             typer.echo("(listed on a contents page, not printed in the issue)")
         for c in doc.clauses:
@@ -185,6 +229,34 @@ def show(
         if c.headings:
             typer.echo(" / ".join(c.headings))
         typer.echo(c.text)
+
+
+def _validity_lines(doc: Any, as_of: Any) -> list[str]:
+    """What `rag show` prints of a document's validity."""
+    v = doc.validity_json(as_of)
+
+    def refs(rs: list[dict[str, Any]]) -> str:
+        out = []
+        for r in rs:
+            title = f"《{r['title']}》" if r["title"] else ""
+            name = " ".join(x for x in (r["doc_no"], title) if x)
+            extra = "; ".join(x for x in (r.get("partial", ""), r.get("effective", "")) if x)
+            out.append(f"{name} ({extra})" if extra else name)
+        return "; ".join(out) or "-"
+
+    status = v["status"]
+    if v["status_by_hand"]:
+        note = f": {v['status_note']}" if v.get("status_note") else ""
+        status += f" (set by hand {v['status_set_at']}{note})"
+    lines = [
+        f"status {status} as of {v['status_as_of']}",
+        f"effective {v['effective'] or '-'}  expires {v['expires'] or '-'}  "
+        f"trial {'yes' if v['trial'] else 'no'}",
+        f"supersedes {refs(v['supersedes'])}",
+        f"superseded by {refs(v['superseded_by'])}",
+    ]
+    lines += [f"  read from: {e}" for e in v["validity_evidence"]]
+    return lines
 
 
 @app.command()
@@ -281,7 +353,10 @@ def _print_answer(ans: Any) -> None:
         typer.echo("\n参考条款：" if ans.refused else "\n引用：")
     for i, c in enumerate(ans.citations, 1):
         head = f"{c.doc_no} {c.clause}" if c.doc_no else f"{c.clause}"
-        typer.echo(f"[{i}] {head} 《{c.title}》")
+        when = "  ".join(x for x in (c.date, c.status) if x)
+        typer.echo(f"[{i}] {head} 《{c.title}》" + (f"  ({when})" if when else ""))
+        if c.warning:
+            typer.echo(f"    ⚠ {c.warning}")
         typer.echo(f"    {c.text}")
 
 

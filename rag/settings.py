@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = PROJECT_ROOT / "data" / "corpus"
@@ -37,6 +40,8 @@ class Settings(BaseSettings):
     reranker_model: str = ""
     # The region the assistant serves: a question naming no place is read as about it.
     home_region: str = "嘉兴"
+    # The day document statuses (现行有效, 已被废止 …) are computed for: YYYY-MM-DD, "" = today.
+    as_of: str = ""
     # Answering
     mode: str = "extractive"
     # "model": the learned decision layer (rag/answer/decide.py, weights from `rag train`);
@@ -71,6 +76,16 @@ class Settings(BaseSettings):
     # hotline room behind one NAT shares one, so they leave room for many clerks.
     rate_ask: str = "300/minute"
     rate_feedback: str = "60/minute"
+
+    @property
+    def as_of_date(self) -> date:
+        """``as_of`` as a date (today when unset); InputError when it is not a date."""
+        if not self.as_of.strip():
+            return date.today()
+        try:
+            return date.fromisoformat(self.as_of.strip())
+        except ValueError as e:
+            raise InputError(f"RAG_AS_OF must be a date YYYY-MM-DD, not {self.as_of!r}") from e
 
     @property
     def corpus_db(self) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from rag.answer.compose import Composer
@@ -25,11 +26,17 @@ from rag.retrieve.docnames import DocNames
 from rag.retrieve.hybrid import Filters, Retriever, ScoredHit, retriever_from_settings
 from rag.retrieve.query import expand, rerank_by_place
 from rag.retrieve.refs import ReferenceLookup
+from rag.retrieve.validity import InForce, asked_date
 from rag.settings import Settings
 
 MODES = ("extractive", "llm")
 ANSWERERS = ("model", "rules")
 POOL = 15  # candidate clauses the decision model weighs
+
+
+def _as_of(settings: Settings) -> date | None:
+    """RAG_AS_OF as a date, or None (today, whenever asked) when unset."""
+    return settings.as_of_date if settings.as_of.strip() else None
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -63,6 +70,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         index: LoadedIndex | None = None,
+        validity: InForce | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or embedder_from_settings(settings)
@@ -70,6 +78,8 @@ class Assistant:
         self.lookup = ReferenceLookup(self.index.clauses)
         self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
         self.home = settings.home_region
+        # each document's validity (from the corpus store), for ranking and citations
+        self.validity = validity or InForce.from_store(settings.corpus_db, _as_of(settings))
         self.answerer = ExtractiveAnswerer(
             min_coverage=settings.refuse_threshold,
             corpus=[c.text for c in self.index.clauses],
@@ -87,6 +97,10 @@ class Assistant:
         for c in self.index.clauses:
             self._by_doc.setdefault(c.doc_key, []).append(c)
 
+    def reload_validity(self) -> None:
+        """Read the documents' validity again (after a status was set by hand)."""
+        self.validity = InForce.from_store(self.settings.corpus_db, _as_of(self.settings))
+
     # -- stages --------------------------------------------------------------------
     def named_document(self, question: str, filters: Filters | None) -> Filters | None:
         """``filters``, or when there are none and the question names one document, a
@@ -97,22 +111,41 @@ class Assistant:
                 return Filters(doc_no=docs[0])
         return filters
 
-    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 5, filters: Filters | None = None, on: date | None = None
+    ) -> list[Hit]:
         """The ``k`` best clauses: ranked by the decision model's clause probability when
-        it is loaded (the score is that probability), else by fused retrieval."""
+        it is loaded (the score is that probability), else by fused retrieval; texts in
+        force on ``on`` (default: the year the query names, else RAG_AS_OF) before those
+        they replaced or that replace them."""
         q = check_question(query, self.settings.max_question_chars)
         if self.decider is not None:
             sel, _ = self.select(q, filters, k=k)
             ps = self.decider.clause.predict([c.features for c in sel.candidates])
-            order = sorted(range(len(ps)), key=lambda i: (-ps[i], i))[:k]
+            for c, p in zip(sel.candidates, ps, strict=True):
+                c.p = float(p)
+            self._in_force_first(sel, q, on)
+            order = sorted(range(len(ps)), key=lambda i: (-sel.candidates[i].p, i))[:k]
             out = []
             for i in order:
-                h = sel.candidates[i].hit
-                out.append(Hit(h.clause, round(float(ps[i]), 6), list(h.sources)))
+                c = sel.candidates[i]
+                out.append(Hit(c.clause, round(c.p, 6), list(c.hit.sources)))
             return out
-        return self._fused_search(q, k, filters)
+        return self._fused_search(q, k, filters, on)
 
-    def _fused_search(self, q: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
+    # a text not in force while a related one is (its successor; for a year, the text of
+    # then) is weighed down to this share of its probability: cited only with nothing else
+    NOT_IN_FORCE = 0.25
+
+    def _in_force_first(self, sel: Selection, question: str, on: date | None) -> None:
+        down = self.validity.outranked(question, [c.hit for c in sel.candidates], on)
+        for c in sel.candidates:
+            if c.clause.doc_key in down:
+                c.p *= self.NOT_IN_FORCE
+
+    def _fused_search(
+        self, q: str, k: int = 5, filters: Filters | None = None, on: date | None = None
+    ) -> list[Hit]:
         pinned = self.lookup(q)
         if not pinned:  # a pinned clause comes first; the rest may be from other texts
             filters = self.named_document(q, filters)
@@ -120,6 +153,7 @@ class Assistant:
         hits = self.retriever.search(expand(q), k=k + 10, filters=filters, pinned=pinned)
         head = [h for h in hits if "lookup" in h.sources]
         rest = rerank_by_place(q, [h for h in hits if "lookup" not in h.sources], self.home)
+        rest = self.validity.rerank(q, rest, on=on)
         return (head + rest)[:k]
 
     def ask(
@@ -162,13 +196,18 @@ class Assistant:
         n = max(k, 10) if analyse(standalone).compared() else k
         hits = self._fused_search(standalone, k=n, filters=filters)
         t1 = time.perf_counter()
+        # a year that picked the text in force then (2015年 → the 2014 暂行办法, not its
+        # 2017 successor) has done its work: the answer is sought without it
+        on = asked_date(standalone)
+        asked = self.validity.settle_date(standalone, hits, on)
         if mode == "llm":
             from rag.answer.generative import generate
 
-            ans = generate(standalone, hits, self.settings, fallback=self.answerer)
+            ans = generate(asked, hits, self.settings, fallback=self.answerer)
         else:
-            ans = self.answerer.answer(standalone, hits)
-            ans = self._fill_parts(standalone, ans, k, filters)
+            ans = self.answerer.answer(asked, hits)
+            ans = self._fill_parts(asked, ans, k, filters, on=on)
+        self.validity.annotate(ans, standalone)
         t2 = time.perf_counter()
         ans.question = q
         ans.id = id
@@ -220,7 +259,7 @@ class Assistant:
         rest = rerank_by_place(question, [h for h in hits if "lookup" not in h.sources], self.home)
         return (head + rest)[: max(k, 10) if analyse(question).compared() else k]
 
-    def decide(self, sel: Selection) -> tuple[float, str]:
+    def decide(self, sel: Selection, on: date | None = None) -> tuple[float, str]:
         """Score candidates and units in place; the probability of answering and, when it
         is below the threshold, why (one line)."""
         assert self.decider is not None
@@ -230,6 +269,7 @@ class Assistant:
         ps = d.clause.predict([c.features for c in sel.candidates])
         for c, p in zip(sel.candidates, ps, strict=True):
             c.p = float(p)
+        self._in_force_first(sel, sel.understanding.question, on)
         self.selector.add_units(sel)
         for c in sel.candidates:
             if c.units:
@@ -256,8 +296,14 @@ class Assistant:
         t0: float,
     ) -> tuple[Answer, list[Hit]]:
         sel, _scored = self.select(standalone, filters, k=k)
+        # a year that picked the text in force then (2015年 → the 2014 暂行办法, not its
+        # 2017 successor) has done its work: the answer is sought without it
+        on = asked_date(standalone)
+        asked = self.validity.settle_date(standalone, [c.hit for c in sel.candidates], on)
+        if asked != standalone:
+            sel, _scored = self.select(asked, filters, k=k)
         t1 = time.perf_counter()
-        p_answer, reason = self.decide(sel)
+        p_answer, reason = self.decide(sel, on)
         ranked = sorted(sel.candidates, key=lambda c: -c.p)
         hits = []
         for c in ranked[:k]:
@@ -271,6 +317,7 @@ class Assistant:
             ans = self.composer.refuse(sel, reason, mode=mode)
         else:
             ans = self.composer.compose(sel, doc_clauses=self._doc_clauses, mode=mode)
+        self.validity.annotate(ans, standalone)
         t2 = time.perf_counter()
         ans.question = q
         ans.id = id
@@ -290,7 +337,14 @@ class Assistant:
     def _doc_clauses(self, doc_key: str) -> list[Clause]:
         return self._by_doc.get(doc_key, [])
 
-    def _fill_parts(self, question: str, ans: Answer, k: int, filters: Filters | None) -> Answer:
+    def _fill_parts(
+        self,
+        question: str,
+        ans: Answer,
+        k: int,
+        filters: Filters | None,
+        on: date | None = None,
+    ) -> Answer:
         """Answer on their own the parts of a multi-part question the answer leaves out.
 
         "110号办法什么时候实施？消防机构多久检查一次消火栓？" asks two things, often
@@ -313,7 +367,7 @@ class Assistant:
             # 区别？支付方式有何不同？"): it is searched with the first part's rarest words
             carried = [t for t in topic if t not in part] if i else []
             query = " ".join([*carried, part])
-            sub = self.answerer.answer(part, self._fused_search(query, k=k, filters=filters))
+            sub = self.answerer.answer(part, self._fused_search(query, k=k, filters=filters, on=on))
             if sub.refused:
                 missing.append(part)
             elif not any(self.answerer.answers_part(part, a) for a in added):
@@ -338,7 +392,7 @@ class Assistant:
             return self.search(d["question"], k=k)
 
         def answer(d: dict[str, Any]) -> Answer:
-            return self.answerer.answer(d["question"], d["hits"])
+            return self.validity.annotate(self.answerer.answer(d["question"], d["hits"]))
 
         return RunnablePassthrough.assign(hits=RunnableLambda(retrieve)) | RunnableLambda(answer)
 

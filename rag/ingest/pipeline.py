@@ -19,6 +19,7 @@ from rag.ingest.mojibake import clean_file_text
 from rag.ingest.outline import Line, split_clauses
 from rag.ingest.source import read_text
 from rag.ingest.store import Corpus, SourceRecord
+from rag.ingest.validity import apply_validity
 from rag.models import Document, SourceSpan
 
 SUFFIXES = (".txt", ".md")
@@ -179,6 +180,7 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
     for d in docs:
         if d.printed:
             warnings += _article_gaps(d)
+            apply_validity(d)
     src.warnings = warnings
     return src, docs, warnings
 
@@ -259,4 +261,6 @@ def ingest(
         summary.clauses = sum(len(d.clauses) for d in new_docs)
         summary.repaired = src.repaired
         summary.warnings = warnings
-    return Corpus(documents=docs, sources=sources), summaries
+    out = Corpus(documents=docs, sources=sources, status_marks=list(corpus.status_marks))
+    out.relink()
+    return out, summaries

@@ -123,6 +123,14 @@ class AskIn(Body):
     id: str | None = Field(default=None, max_length=200)
 
 
+class StatusIn(Body):
+    status: str = Field(
+        max_length=16,
+        description="现行有效, 尚未施行, 已过有效期, 已被废止, 未注明, or auto (as the text says)",
+    )
+    note: str = Field(default="", max_length=500)
+
+
 class FeedbackIn(Body):
     question: str = Field(min_length=1, max_length=MAX_QUESTION)
     answer: str = Field(max_length=20_000)
@@ -189,6 +197,14 @@ class State:
             if self._corpus is None:
                 self._corpus = store.load(self.settings.corpus_db)
             return self._corpus
+
+    def forget_corpus(self) -> None:
+        """Drop the loaded corpus and the documents' validity: read again on next use."""
+        with self._lock:
+            self._corpus = None
+            assistant = self._assistant
+        if assistant is not None:
+            assistant.reload_validity()
 
 
 def create_api(settings: Settings | None = None, state: State | None = None) -> FastAPI:
@@ -267,12 +283,13 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
 
     @app.get("/api/docs", dependencies=guarded, responses=errors(401))
     def docs() -> list[dict[str, Any]]:
-        return [d.to_json() for d in st.corpus.documents]
+        as_of = settings.as_of_date
+        return [d.to_json(as_of) for d in st.corpus.documents]
 
     @app.get("/api/docs/{doc_no}", dependencies=guarded, responses=errors(401, 404, 503))
     def doc(doc_no: str) -> dict[str, Any]:
         d = find_document(st.corpus, doc_no)
-        out = d.to_json()
+        out = d.to_json(settings.as_of_date)
         out["text"] = d.text
         out["clauses"] = [_clause(c) for c in d.clauses]
         return out
@@ -285,6 +302,21 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
     def clause(doc_no: str, label: str) -> list[dict[str, Any]]:
         d = find_document(st.corpus, doc_no)
         return [_clause(c) for c in find_clauses(d, label)]
+
+    @app.put(
+        "/api/docs/{doc_no}/status", dependencies=guarded, responses=errors(400, 401, 404, 413)
+    )
+    def set_status(doc_no: str, body: StatusIn) -> dict[str, Any]:
+        """Set a document's status by hand (recorded with the time; "auto" clears it)."""
+        from rag.ingest.validity import new_mark
+
+        corpus = store.load(settings.corpus_db)
+        d = find_document(corpus, doc_no)
+        corpus.status_marks.append(new_mark(d, body.status, body.note, by="api"))
+        corpus.relink()
+        store.save(corpus, settings.corpus_db)
+        st.forget_corpus()
+        return d.to_json(settings.as_of_date)
 
     @app.post("/api/feedback", dependencies=guarded, responses=errors(400, 401, 413, 429))
     def feedback(body: FeedbackIn) -> dict[str, Any]:
