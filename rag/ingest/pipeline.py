@@ -17,11 +17,12 @@ from rag.ingest.external import parse_external
 from rag.ingest.labels import cn_to_int
 from rag.ingest.mojibake import clean_file_text
 from rag.ingest.outline import Line, split_clauses
-from rag.ingest.source import read_text
+from rag.ingest.source import MAX_FILE_BYTES, SUFFIXES, TEXT_SUFFIXES, read_source, read_text
 from rag.ingest.store import Corpus, SourceRecord
 from rag.models import Document, SourceSpan
 
-SUFFIXES = (".txt", ".md")
+__all__ = ["SUFFIXES", "FileSummary", "ingest", "parse_file", "read_text", "shipped_files"]
+
 _ATTACH_TITLE_RE = re.compile(
     r"(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|清单|预案)(（[^（）]{1,16}）)?$"
 )
@@ -151,9 +152,25 @@ def _article_gaps(d: Document) -> list[str]:
     return out
 
 
-def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
-    """Parse one file into documents (printed and listed-not-printed) and warnings."""
-    raw = read_text(path)
+def parse_file(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, ocr: str = "auto"
+) -> tuple[SourceRecord, list[Document], list[str]]:
+    """Parse one file into documents (printed and listed-not-printed) and warnings.
+
+    Every supported type (``.txt``, ``.md``, ``.pdf``, ``.docx``, ``.html``, ``.ofd``) is
+    read into text lines first (:func:`rag.ingest.source.read_source`); the same repair
+    and segmentation then cut documents and clauses out of them.
+
+    Args:
+        path: The file.
+        max_bytes: Size limit; larger files are refused unread.
+        ocr: ``auto`` or ``off`` (OCR for PDF pages without a text layer).
+
+    Raises:
+        CorpusError: The file cannot be read, or holds no recognisable document.
+    """
+    extracted = read_source(path, max_bytes=max_bytes, ocr=ocr)
+    raw = extracted.text
     repaired = clean_file_text(raw)
     src = SourceRecord(
         file=path.name,
@@ -162,7 +179,7 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
         repaired_text=repaired,
         repaired=repaired != raw,
     )
-    warnings: list[str] = []
+    warnings: list[str] = list(extracted.warnings)
     raw_lines = raw.split("\n")
     lines = repaired.split("\n")
     docs: list[Document] = []
@@ -176,11 +193,32 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
         docs += _listed_not_printed(issue.listed, docs, path.name, warnings)
     else:
         docs = [dr.to_document() for dr in parse_external(path, text=repaired)]
+    if not any(_recognisable(d) for d in docs):
+        raise CorpusError(
+            f"{path.name}: no policy document recognised in its text "
+            "(no 文号, no policy title, no numbered articles or items)"
+        )
     for d in docs:
         if d.printed:
             warnings += _article_gaps(d)
     src.warnings = warnings
     return src, docs, warnings
+
+
+_POLICY_TITLE_RE = re.compile(
+    r"(通知|通报|决定|办法|条例|规定|意见|方案|规划|计划|细则|规则|批复|公告|通告|命令|令|函|纪要|"
+    r"标准|制度|要点|清单|预案|指引|指南|报告)(（[^（）]{1,16}）)?$"
+)
+
+
+def _recognisable(d: Document) -> bool:
+    """Whether a parsed document looks like a policy text: a 文号, a policy title, or
+    numbered articles or items."""
+    if not d.printed or d.kind != "document":
+        return False
+    if d.doc_no or _POLICY_TITLE_RE.search(d.title):
+        return True
+    return any(c.label not in ("序言", "附件", "") for c in d.clauses)
 
 
 def _listed_not_printed(
@@ -216,13 +254,17 @@ def _listed_not_printed(
 
 
 def shipped_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.name != "README.md")
+    return sorted(
+        p for p in root.rglob("*") if p.suffix in TEXT_SUFFIXES and p.name != "README.md"
+    )
 
 
 def ingest(
     paths: Iterable[Path],
     corpus: Corpus,
     on_file: Callable[[Path], None] | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    ocr: str = "auto",
 ) -> tuple[Corpus, list[FileSummary]]:
     """Parse ``paths`` and merge them into ``corpus`` (a file replaces its earlier version).
 
@@ -238,7 +280,7 @@ def ingest(
         summary = FileSummary(file=path.name)
         summaries.append(summary)
         try:
-            src, new_docs, warnings = parse_file(path)
+            src, new_docs, warnings = parse_file(path, max_bytes=max_bytes, ocr=ocr)
         except CorpusError as e:
             summary.error = str(e)
             continue
