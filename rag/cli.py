@@ -88,7 +88,9 @@ def ingest(
         corpus, summaries = run_ingest(
             files, corpus, on_file=tick, max_bytes=s.max_file_bytes, ocr=s.ocr
         )
-    store.save(corpus, s.corpus_db)
+    # When no file could be read the store is not even rewritten.
+    if any(not sm.error for sm in summaries):
+        store.save(corpus, s.corpus_db)
     failed = 0
     for sm in summaries:
         if sm.error:

@@ -254,9 +254,7 @@ def _listed_not_printed(
 
 
 def shipped_files(root: Path) -> list[Path]:
-    return sorted(
-        p for p in root.rglob("*") if p.suffix in TEXT_SUFFIXES and p.name != "README.md"
-    )
+    return sorted(p for p in root.rglob("*") if p.suffix in TEXT_SUFFIXES and p.name != "README.md")
 
 
 def ingest(

@@ -24,7 +24,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from rag.ingest.docno import find_doc_nos
 from rag.ingest.labels import parse_marker
+from rag.ingest.outline import is_date_line
 
 # The top and bottom share of a page where running headers and footers sit.
 MARGIN_ZONE = 0.12
@@ -200,6 +202,19 @@ def _norm(text: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", "", text))
 
 
+def _isolated_small(s: _Seg, segs: list[_Seg], body_size: float) -> bool:
+    """A line set smaller than the body and apart from it: a header or footer even on a
+    single page, where nothing repeats."""
+    if s.size >= 0.9 * body_size:
+        return False
+    others = [o for o in segs if o is not s]
+    gap = min(
+        (max(o.top - s.bottom, s.top - o.bottom) for o in others),
+        default=float("inf"),
+    )
+    return gap > 1.5 * body_size
+
+
 def _mark_margins(pages: list[list[_Seg]], heights: list[float]) -> None:
     """Drop running headers, footers and page numbers."""
     zone: list[list[_Seg]] = []
@@ -209,10 +224,14 @@ def _mark_margins(pages: list[list[_Seg]], heights: list[float]) -> None:
         )
     counts = Counter(t for segs in zone for t in {_norm(s.text) for s in segs})
     need = max(2, int(len(pages) * REPEAT_SHARE + 0.999))
-    for segs in zone:
-        for s in segs:
-            if _PAGE_NO_RE.match(s.text.strip()) or (
-                len(pages) >= 2 and counts[_norm(s.text)] >= need
+    sizes = sorted(s.size for segs in pages for s in segs)
+    body_size = sizes[len(sizes) // 2] if sizes else 0.0
+    for segs, edge in zip(pages, zone, strict=True):
+        for s in edge:
+            if (
+                _PAGE_NO_RE.match(s.text.strip())
+                or (len(pages) >= 2 and counts[_norm(s.text)] >= need)
+                or _isolated_small(s, segs, body_size)
             ):
                 s.drop = True
 
@@ -227,11 +246,30 @@ def _column_edges(segs: list[_Seg]) -> None:
             s.left, s.right = left, right
 
 
+def _centered(s: _Seg) -> bool:
+    return abs((s.x0 + s.x1) / 2 - (s.left + s.right) / 2) < s.size
+
+
+def _wrapped_title(a: _Seg, b: _Seg) -> bool:
+    """A centred line as wide as a title measure, continued by a centred line below it
+    (a long title, or an attached text's title, set on two lines)."""
+    if not (_centered(a) and _centered(b)) or b.page != a.page or b.column != a.column:
+        return False
+    if a.x1 - a.x0 < 0.6 * (a.right - a.left) or b.top - a.bottom > 1.5 * a.size:
+        return False
+    t = b.text.strip()
+    return not (
+        find_doc_nos(t) or is_date_line(t) or parse_marker(t) is not None or t[-1:] in _TERMINAL
+    )
+
+
 def _continues(a: _Seg, b: _Seg) -> bool:
     """Whether line ``b`` continues the paragraph of line ``a`` (a wrapped line)."""
     size = max(a.size, 1e-6)
     if abs(a.size - b.size) > 0.2 * size:
         return False
+    if _wrapped_title(a, b):
+        return True
     if a.x1 < a.right - 1.5 * size or b.x0 > b.left + 0.5 * size:
         return False  # a stops short of the edge, or b is indented: a new paragraph
     if b.page == a.page and b.column == a.column and b.top - a.bottom > 1.5 * size:

@@ -43,5 +43,13 @@ def image_runs(image: Any) -> list[Run]:
         xs = [float(p[0]) for p in box]
         ys = [float(p[1]) for p in box]
         top, bottom = min(ys), max(ys)
-        runs.append(Run(min(xs), top, max(xs), bottom, str(text).strip(), bottom - top))
+        runs.append(Run(min(xs), top, max(xs), bottom, str(text).strip(), _em(xs, str(text))))
     return runs
+
+
+def _em(xs: list[float], text: str) -> float:
+    """The character size of a recognised line, from its width: OCR boxes are padded, so
+    their height says little about the type size (a small running header comes out
+    nearly as high as the body)."""
+    units = sum(1.0 if ord(ch) >= 0x2E80 else 0.55 for ch in text.strip())
+    return (max(xs) - min(xs)) / max(units, 1.0)

@@ -53,7 +53,8 @@ def _page_runs(page: Any) -> tuple[list[Run], int]:
             if _bad(code):
                 bad += 1
                 continue
-            ch = chr(code)
+            # PDFium reports a hyphen at a line end as 0x02 (it assumes hyphenation)
+            ch = "-" if code == 2 else chr(code)
             left, bottom, right, top = tp.get_charbox(i, loose=True)
             top, bottom = height - top, height - bottom
             size = max(bottom - top, 1e-3)
