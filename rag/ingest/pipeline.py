@@ -72,7 +72,7 @@ def _parts(doc: gz.GazetteDoc) -> list[tuple[str, list[Line]]]:
     short line after the notice's signature date or after a finished sentence, with
     the next line opening a text (第一章, 第一条, 一、, 为…). Its numbering restarts.
     """
-    body = [ln for ln in doc.body if ln.text.strip()]
+    body = _place_displaced_titles([ln for ln in doc.body if ln.text.strip()])
     parts: list[tuple[str, list[Line]]] = [("", [])]
     seen_date = False
     for i, ln in enumerate(body):
@@ -95,6 +95,60 @@ def _parts(doc: gz.GazetteDoc) -> list[tuple[str, list[Line]]]:
             continue
         parts[-1][1].append(ln)
     return [(title, lines) for title, lines in parts if lines or title]
+
+
+def _page_start(text: str) -> bool:
+    """A line opening a page of the two-column extraction (indented by one space)."""
+    return text.startswith(" ") and text[1:2] not in (" ", "")
+
+
+# How far above a displaced title its text may start (lines).
+_DISPLACED_REACH = 150
+
+
+def _place_displaced_titles(body: list[Line]) -> list[Line]:
+    """Move attached texts' titles back to where their texts start (two-column layout).
+
+    On the page where an attached text starts, the two-column extraction emits the page's
+    body first and the text's title after it, right before the next page (嘉政办发〔2014〕
+    112号 attaches four texts; the titles of the last three sit after their 第四条, 一、,
+    第五条). Such a title — an attachment title followed by a page start — goes back to
+    the numbering restart above it (第一章, 第一条, 一、, or the preamble 为…/根据… before
+    it, after the previous text's last sentence), and the sentence it split reads whole.
+    """
+    out = list(body)
+    i = 0
+    while i < len(out):
+        ln = out[i]
+        nxt = out[i + 1].text if i + 1 < len(out) else ""
+        if not (_is_attachment_title(ln.text) and _page_start(nxt)):
+            i += 1
+            continue
+        start = _restart_above(out, i)
+        if start is None:
+            i += 1
+            continue
+        out.insert(start, out.pop(i))
+        i += 1
+    return out
+
+
+def _restart_above(body: list[Line], i: int) -> int | None:
+    """Where the text whose title sits displaced at ``i`` starts, or None."""
+    texts = [ln.text for ln in body]
+    floor = max(0, i - _DISPLACED_REACH)
+    restart = next((k for k in range(i - 1, floor - 1, -1) if gz._RESTART_RE.match(texts[k])), None)
+    if restart is None:
+        return None
+    # 第一章 above 第一条: the chapter opens the text.
+    while restart > floor and gz._RESTART_RE.match(texts[restart - 1]):
+        restart -= 1
+    for k in range(max(floor, restart - 15), restart):
+        if re.match(r"^\s*(为|根据|按照)", texts[k]) and gz._prev_ends_sentence(texts, k, floor):
+            return k
+    if gz._prev_ends_sentence(texts, restart, floor):
+        return restart
+    return None
 
 
 def _without_signature(lines: list[Line]) -> list[Line]:
