@@ -291,3 +291,12 @@ def test_bad_file_among_good_ones_keeps_the_good(home: Path, tmp_path: Path) -> 
     corpus = store.load(home / "corpus.sqlite")
     assert [c.label for c in corpus.get("某政发〔2020〕5号").clauses] == ["第一条", "第二条"]
     assert corpus.get("嘉政发〔2014〕87号").source.startswith("003_")
+
+
+def test_clean_prints_the_text_of_any_format(fixtures: Path, tmp_path: Path) -> None:
+    r = runner.invoke(
+        app, ["clean", str(fixtures / "87_2col.pdf")], env={"RAG_HOME": str(tmp_path)}
+    )
+    assert r.exit_code == 0
+    assert "嘉政发〔2014〕87号" in r.stdout and "第十四条" in r.stdout
+    assert render.RUNNING_HEAD not in r.stdout
