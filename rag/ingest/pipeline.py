@@ -171,10 +171,16 @@ def _without_signature(lines: list[Line]) -> list[Line]:
 
 
 def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
+    split = _parts(doc)
     parts = [
         (title, [rc for rc in split_clauses(_without_signature(lines)) if rc.text.strip()])
-        for title, lines in _parts(doc)
+        for title, lines in split
     ]
+    # The text in reading order: an attached text's displaced title stands where it starts.
+    text = [_squash(ln.text) for ln in doc.title_lines if ln.text.strip()]
+    for title, lines in split:
+        text += [title] if title else []
+        text += [_squash(ln.text) for ln in lines if ln.text.strip()]
     draft = DocDraft(
         doc_no=doc.doc_no,
         title=doc.title,
@@ -184,7 +190,7 @@ def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
         source=source,
         parts=parts,
         span=SourceSpan(source, doc.start_line, doc.end_line),
-        text="\n".join(_squash(ln.text) for ln in doc.title_lines + doc.body if ln.text.strip()),
+        text="\n".join(text),
     )
     return draft.to_document()
 
