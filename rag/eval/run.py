@@ -124,6 +124,7 @@ class ItemResult(ItemScore):
     retrieved: list[RetrievedClause] = field(default_factory=list)
     retrieved_deep: list[RetrievedClause] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    understood: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The ``per_item.jsonl`` line."""
@@ -149,6 +150,8 @@ class ItemResult(ItemScore):
             d["retrieved_deep"] = [r.to_json() for r in self.retrieved_deep]
         if self.notes:
             d["notes"] = list(self.notes)
+        if self.understood:
+            d["understood"] = dict(self.understood)
         return d
 
 
@@ -246,6 +249,7 @@ def evaluate_item(
         retrieved=retrieved,
         retrieved_deep=deep if deep_hits is not None else [],
         notes=list(answer.notes) if answer else [],
+        understood=dict(answer.understood) if answer else {},
     )
 
 

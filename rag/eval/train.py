@@ -51,6 +51,7 @@ class Example:
     set_name: str
     item: GoldItem
     sel: Selection
+    fold: str = ""
 
 
 def clause_label(item: GoldItem, sel_clause: Any) -> int:
@@ -217,6 +218,19 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, 
     return out
 
 
+def assign_folds(examples: Sequence[Example]) -> None:
+    """The cross-validation fold of each example: its gold set, except that a set of
+    hotline calls (every item tagged ``hotline``) is split in two halves (odd and even
+    items), so that every fold's training data holds some calls of that style."""
+    by_set: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_set.setdefault(ex.set_name, []).append(ex)
+    for name, exs in by_set.items():
+        hotline = all("hotline" in ex.item.tags for ex in exs)
+        for i, ex in enumerate(exs):
+            ex.fold = f"{name}/{'ab'[i % 2]}" if hotline else name
+
+
 def collect(
     assistant: Any, sets: dict[str, list[GoldItem]], progress: bool = True
 ) -> list[Example]:
@@ -243,13 +257,14 @@ def train(
     """Cross-validate, fit on everything, write the weights to ``out``; the report."""
     sets = {p.stem: read_gold(p) for p in gold_paths}
     examples = collect(assistant, sets, progress)
+    assign_folds(examples)
     selector = assistant.selector
     names = list(sets)
     oof_logits = np.zeros(len(examples))
     folds: dict[str, Decider] = {}
-    for held in names:
-        train_ex = [e for e in examples if e.set_name != held]
-        test_idx = [i for i, e in enumerate(examples) if e.set_name == held]
+    for held in dict.fromkeys(e.fold for e in examples):
+        train_ex = [e for e in examples if e.fold != held]
+        test_idx = [i for i, e in enumerate(examples) if e.fold == held]
         models = fit_models(train_ex, selector)
         oof_logits[test_idx] = apply([examples[i] for i in test_idx], selector, models)
         folds[held] = Decider(*models, threshold=0.5, meta={"fold": held})
@@ -291,7 +306,7 @@ def train(
     )
     decider.save(out)
     for name, d in folds.items():
-        d.save(out.parent / "folds" / f"{name}.json")
+        d.save(out.parent / "folds" / f"{name.replace('/', '-')}.json")
     (out.parent / "folds" / "cv.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8"
     )
