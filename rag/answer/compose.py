@@ -78,7 +78,7 @@ class Composer:
     max_units: int = 4
     max_chars: int = 420
     second_clause: float = 0.5  # cite another clause when its p is this share of the best
-    unit_share: float = 0.5  # keep units whose p is this share of the best unit's
+    unit_share: float = 0.3  # keep units whose p is this share of the best unit's
     read_out: int = 800  # characters of a clause named by number, read out whole
 
     # ------------------------------------------------------------------ choosing

@@ -96,6 +96,8 @@ ANSWER_FEATURES = (
     "unit_top",
     "asks_top",
     "lookup",
+    "legacy_refused",
+    "story_share",
 )
 
 # what kind of figure answers each kind of question (rag/index/facets.py kinds)
@@ -433,4 +435,8 @@ class Selector:
             "best_asks_coverage": best.features["asks_coverage"] if best else 0.0,
             "best_conflict": best.features["facet_conflict"] if best else 0.0,
             "asks_top": max((x.features["asks_cos"] for x in every), default=0.0),
+            # the rule-based answerer's refusal is strong evidence on short questions and
+            # weak on long stories (their words are in no clause): the trees weigh both
+            "legacy_refused": 1.0 if sel.legacy_refused else 0.0,
+            "story_share": len(u.story) / max(1, len(u.question)),
         }

@@ -171,7 +171,60 @@ def answer_record(ans: Answer, hits: list[Hit]) -> dict[str, Any]:
         "citations": cites,
         "notes": list(ans.notes),
         "timings_ms": dict(ans.timings_ms),
+        "understood": dict(ans.understood),
     }
+
+
+# how the clerk console names what was read from a caller's story
+_UNDERSTOOD_LABELS = (
+    ("asks", "问的是"),
+    ("wants", "要的答案"),
+    ("scheme", "参保类型"),
+    ("status", "人员"),
+    ("service", "就医"),
+    ("level", "医院级别"),
+    ("place", "地点"),
+    ("year", "年份"),
+    ("age", "年龄"),
+    ("amount", "金额（元）"),
+    ("docs", "提到的文件"),
+)
+_WANTS_ZH = {
+    "money": "金额",
+    "ratio": "比例",
+    "amount": "数额",
+    "duration": "期限",
+    "age": "年龄",
+    "count": "数量",
+    "when": "时间",
+    "who": "由谁",
+    "where": "在哪办",
+    "bring": "要带什么",
+    "consequence": "后果",
+    "how": "怎么办",
+    "definition": "含义",
+    "which": "哪些",
+    "yesno": "能不能",
+}
+
+
+def understood_md(rec: dict[str, Any]) -> str:
+    """One line of what was read from the question, for the clerk (empty when nothing)."""
+    u = rec.get("understood") or {}
+    bits = []
+    for key, label in _UNDERSTOOD_LABELS:
+        v = u.get(key)
+        if v in (None, "", []):
+            continue
+        if key == "wants":
+            v = [_WANTS_ZH.get(w, w) for w in (v if isinstance(v, list) else [v])]
+        if key == "amount":
+            v = [f"{x:g}" for x in (v if isinstance(v, list) else [v])]
+        text = "、".join(str(x) for x in v) if isinstance(v, list) else str(v)
+        bits.append(f"{label}：{_esc(text)}")
+    if "p_answer" in u:
+        bits.append(f"有依据的把握：{float(u['p_answer']):.0%}")
+    return "<span class='answer-note'>理解为 · " + " · ".join(bits) + "</span>" if bits else ""
 
 
 def _understood_as(rec: dict[str, Any]) -> str:
@@ -267,6 +320,9 @@ def clerk_answer_md(rec: dict[str, Any]) -> str:
     standalone = _understood_as(rec)
     if standalone:
         out.append(f"*按“{_esc(standalone)}”理解*")
+    line = understood_md(rec)
+    if line:
+        out.append(line)
     for note in _other_notes(rec, for_citizens=False):
         out.append(f"<span class='answer-note'>{_esc(note)}</span>")
     if rec["citations"]:
