@@ -382,6 +382,10 @@ def compare(
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="answering processes (RAG_WORKERS)"),
+    ] = None,
 ) -> None:
     """Start the web app (citizen chat, clerk console, documents) and the HTTP API."""
     from rag.interfaces.server import serve as run_server
@@ -389,7 +393,7 @@ def serve(
     s = _settings()
     if not (s.index_dir / "manifest.json").exists():
         raise RagError("no index yet: run `rag ingest` and `rag index` first (or `make run`)")
-    run_server(s, host, port)
+    run_server(s, host, port, workers or s.workers)
 
 
 feedback_app = typer.Typer(help="Feedback given in the web app.", no_args_is_help=True)

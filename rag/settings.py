@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str = ""
+    # answering processes behind the server (`rag serve --workers N`); 1 = in the server
+    workers: int = 1
 
     @property
     def corpus_db(self) -> Path:

@@ -581,7 +581,9 @@ def load_index(
         raise _bad(index_dir, f"has {VECTORS} of shape {vectors.shape}, expected {(n, dim)}")
 
     try:
-        findex = faiss.read_index(str(index_dir / FAISS))
+        # memory-mapped vectors (flat, HNSW and IVF storage): server worker processes
+        # over one index share its pages instead of each holding a copy
+        findex = faiss.read_index(str(index_dir / FAISS), faiss.IO_FLAG_MMAP_IFC)
     except Exception as e:  # faiss raises RuntimeError with a C++ trace
         raise _bad(index_dir, f"has a damaged {FAISS}") from e
     if findex.ntotal != n or findex.d != dim:
