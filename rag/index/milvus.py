@@ -40,6 +40,7 @@ ID_MAX = 512
 SHORT_MAX = 256
 DATE_MAX = 16
 SEARCH_EF = 128
+EMPTY_TOKEN_ID = 2**32 - 2  # sparse ids are uint32; vocabularies never get this far
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 SCALAR_FIELDS = ("doc_no", "doc_key", "issuer", "date", "kind", "status")
@@ -140,8 +141,10 @@ class ClauseRow:
         ent: dict[str, Any] = {
             "id": self.id,
             "dense": np.asarray(self.dense, dtype=np.float32).tolist(),
-            # Milvus rejects an empty sparse row: a clause with no token keeps one zero
-            "sparse": {int(k): float(v) for k, v in self.sparse.items()} or {0: 0.0},
+            # Milvus wants a non-zero weight in every sparse row: a clause without tokens
+            # gets a reserved id that no query vector has
+            "sparse": {int(k): float(v) for k, v in self.sparse.items() if v}
+            or {EMPTY_TOKEN_ID: 1.0},
             "seq": int(self.seq),
         }
         for name in SCALAR_FIELDS:
@@ -184,6 +187,7 @@ class MilvusIndex:
         self.dense_index = dense_index.upper()
         self._client: Any = None
         self._lock = threading.Lock()
+        self._loaded = False
 
     # ------------------------------------------------------------------ connection
 
@@ -216,6 +220,7 @@ class MilvusIndex:
                     self._client.close()
                 finally:
                     self._client = None
+                    self._loaded = False
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -313,9 +318,22 @@ class MilvusIndex:
 
     # ------------------------------------------------------------------ reads
 
+    def _ready(self) -> Any:
+        """The client, with the collection loaded for reading (once per connection)."""
+        c = self.client
+        if not self._loaded:
+            if not self.exists():
+                raise IndexError_(
+                    f"no Milvus collection {self.collection} at {safe_uri(self.uri)}: "
+                    "run `rag index` to build it"
+                )
+            self._call("load", c.load_collection, self.collection)
+            self._loaded = True
+        return c
+
     def count(self) -> int:
         res = self._call(
-            "count", self.client.query, self.collection, filter="", output_fields=["count(*)"]
+            "count", self._ready().query, self.collection, filter="", output_fields=["count(*)"]
         )
         return int(res[0]["count(*)"])
 
@@ -323,7 +341,7 @@ class MilvusIndex:
         """Every clause id in the collection."""
         it = self._call(
             "scan",
-            self.client.query_iterator,
+            self._ready().query_iterator,
             self.collection,
             batch_size=1000,
             output_fields=["id"],
@@ -345,7 +363,7 @@ class MilvusIndex:
         if not ids:
             return {}
         rows = self._call(
-            "get", self.client.get, self.collection, ids=list(ids), output_fields=list(fields)
+            "get", self._ready().get, self.collection, ids=list(ids), output_fields=list(fields)
         )
         return {str(r["id"]): {f: r.get(f) for f in fields} for r in rows}
 
@@ -365,7 +383,7 @@ class MilvusIndex:
         q = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
         res = self._call(
             "search",
-            self.client.search,
+            self._ready().search,
             self.collection,
             [q],
             anns_field="dense",
@@ -384,7 +402,7 @@ class MilvusIndex:
             return []
         res = self._call(
             "search",
-            self.client.search,
+            self._ready().search,
             self.collection,
             [{int(k): float(v) for k, v in query.items()}],
             anns_field="sparse",
@@ -431,7 +449,7 @@ class MilvusIndex:
         ]
         res = self._call(
             "hybrid search",
-            self.client.hybrid_search,
+            self._ready().hybrid_search,
             self.collection,
             reqs,
             ranker=RRFRanker(rrf_k),

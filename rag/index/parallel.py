@@ -46,6 +46,20 @@ class VectorCacheLike(Protocol):
     def put(self, hashes: Sequence[str], vectors: np.ndarray) -> None: ...
 
 
+class MemoryCache:
+    """A vector cache that keeps nothing on disk (for one-off runs and benchmarks)."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def get(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        return {h: self.vectors[h] for h in hashes if h in self.vectors}
+
+    def put(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        for h, v in zip(hashes, np.asarray(vectors, dtype=np.float32), strict=True):
+            self.vectors[h] = v
+
+
 @dataclass(frozen=True)
 class EmbedderSpec:
     """A picklable recipe for an embedder: ``make_embedder(kind, **opts)`` when called."""
