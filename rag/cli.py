@@ -174,15 +174,20 @@ def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed everything")] = False,
 ) -> None:
     """Build or update the search index from the corpus store."""
+    from rag.index.cache import VectorCache
     from rag.index.embedders import embedder_from_settings
     from rag.index.store import build_index
     from rag.ingest import store
+    from rag.settings import SHIPPED_VECTORS
 
     s = _settings()
     corpus = store.load(s.corpus_db)
     if not corpus.documents:
         raise RagError("the corpus store is empty: run `rag ingest` first")
     embedder = embedder_from_settings(s, progress=True)
+    cache = VectorCache(
+        s.vector_cache_dir, embedder.name, embedder.dim, readonly_roots=[SHIPPED_VECTORS]
+    )
     report = build_index(
         corpus.clauses(),
         embedder,
@@ -191,11 +196,13 @@ def index(
         faiss_kind=s.faiss_kind,
         documents=corpus.printed(),
         ann_threshold=s.ann_threshold,
+        cache=cache,
     )
     r = report.to_json()
     typer.echo(
         f"index: {r.get('n_total')} clauses ({r.get('n_embedded')} embedded, "
-        f"{r.get('n_reused')} reused) in {r.get('seconds', 0):.1f}s -> {s.index_dir}"
+        f"{r.get('n_reused')} reused), {r.get('n_units')} answer units "
+        f"({r.get('n_units_embedded')} embedded) in {r.get('seconds', 0):.1f}s -> {s.index_dir}"
     )
 
 

@@ -57,6 +57,20 @@ class Clause:
         return " / ".join(b for b in bits if b)
 
 
+@dataclass(frozen=True)
+class Unit:
+    """An answer unit: a sentence (with its condition, or a lead-in with its list) of a
+    clause, the smallest piece that answers something. ``start``/``end`` are offsets into
+    the clause text; ``clause`` is the clause's position in the index."""
+
+    clause: int
+    index: int  # order inside the clause
+    start: int
+    end: int
+    text: str
+    facets: dict[str, list[str]] = field(default_factory=dict, compare=False, hash=False)
+
+
 @dataclass
 class Document:
     """One document of the corpus, with its attached texts flattened into ``clauses``."""

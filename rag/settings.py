@@ -8,6 +8,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = PROJECT_ROOT / "data" / "corpus"
+# Vectors of the shipped corpus for the default model, by content hash (read-only).
+SHIPPED_VECTORS = PROJECT_ROOT / "data" / "vector-cache"
 
 
 class Settings(BaseSettings):
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def vector_cache_dir(self) -> Path:
+        """Where every embedded text's vector is kept by content hash (rag/index/cache.py)."""
+        return self.home / "cache" / "vectors"
 
     @property
     def feedback_db(self) -> Path:

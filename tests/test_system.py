@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.answer.figures import figures, normalize
 from rag.answer.service import Assistant, Turn
 from rag.cli import app
 from rag.eval.gold import read_gold
+from rag.ingest.figures import figures, normalize
 from rag.ingest.store import Corpus
 from rag.settings import PROJECT_ROOT
 

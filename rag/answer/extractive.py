@@ -33,9 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.answer.categories import AXES, Category, mentioned, named
-from rag.answer.figures import figures
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.ingest.docno import find_doc_nos
+from rag.ingest.figures import figures
+from rag.ingest.units import answer_units
 from rag.models import Answer, Citation, Hit
 from rag.retrieve.query import PLACES, load_synonyms
 
@@ -182,69 +183,6 @@ class Scored:
     # clause's headings (head), the clause's opening unit and the unit before it (before)
     head: str = ""
     before: str = ""
-
-
-_ITEM_START = re.compile(
-    r"^\s*([（(][一二三四五六七八九十\d]+[）)]|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
-)
-
-# "…主要包括两类：一是…；" opens a list inside a sentence
-_LIST_OPENS = re.compile(r"[：:]\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|一是)")
-
-
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence: split after 。；！？ and at line breaks."""
-    spans = []
-    start = 0
-    for m in re.finditer(r"[。；！？]|\n+", text):
-        end = m.end() if m.group(0)[0] != "\n" else m.start()
-        if text[start:end].strip():
-            spans.append((start, end))
-        start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return spans
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a clause, split after 。；！？ and at line breaks."""
-    return [text[a:b].strip() for a, b in _sentence_spans(text)]
-
-
-def answer_units(text: str, max_chars: int = 320) -> list[str]:
-    """Sentences grouped so that none is cut from what it needs to be read alone.
-
-    A lead-in ending with "：" ("对有下列情形的随军家属不予安置：", or "主要包括两类：一是…；")
-    keeps the items that follow it; a condition ending in "的；" keeps the sentence that
-    says what follows from it ("…造成医疗保障基金损失的；处骗取金额2倍以上5倍以下的罚款");
-    a bare heading ("专栏11:全民质量素养提升工程") keeps the sentence after it.
-    Each unit is a verbatim slice of the clause text.
-    """
-    units: list[tuple[int, int]] = []
-    open_list = False
-    for a, b in _sentence_spans(text):
-        sent = text[a:b].strip()
-        last = text[units[-1][0] : units[-1][1]].strip() if units else ""
-        if (
-            units
-            and (
-                (open_list and _ITEM_START.match(sent))
-                or (last.endswith(("：", ":")) and not open_list)
-                or (last.endswith("的；") and not _ITEM_START.match(sent))
-                or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
-                # an item's short title: "(一)综合交通投资。" heads the sentence after it
-                or (len(last) < 24 and _ITEM_START.match(last) and not _ITEM_START.match(sent))
-            )
-            and len(last) + len(sent) <= max_chars
-        ):
-            units[-1] = (units[-1][0], b)
-        else:
-            units.append((a, b))
-        if sent.endswith(("：", ":")) or _LIST_OPENS.search(sent):
-            open_list = True
-        elif not _ITEM_START.match(sent):
-            open_list = False
-    return [text[a:b].strip() for a, b in units]
 
 
 def _telling(word: str, pos: str) -> bool:

@@ -6,7 +6,7 @@ answer from the numbered clauses; the verifier then checks it sentence by senten
 * a sentence without a citation is dropped (and noted);
 * every cited number must be one of the clauses shown (``1..len(hits)``);
 * every figure of a sentence (amount, percentage, duration, date, in the normal
-  form of :func:`rag.answer.figures.figures`) must occur in one of the clauses the
+  form of :func:`rag.ingest.figures.figures`) must occur in one of the clauses the
   sentence cites.
 
 An invalid citation or an unsupported figure rejects the whole answer, so a figure
@@ -27,9 +27,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer.figures import cn_number, figures, normalize
 from rag.answer.prompt import REFUSAL_TOKEN, build_prompt, prompt_inputs
 from rag.errors import LLMError
+from rag.ingest.figures import cn_number, figures, normalize
 from rag.models import Answer, Citation, Hit
 from rag.settings import Settings
 
@@ -84,7 +84,7 @@ class Verdict:
 
 # -- figures ----------------------------------------------------------------------------
 def prenormalize(text: str) -> str:
-    """Forms :func:`rag.answer.figures.normalize` does not handle, made comparable.
+    """Forms :func:`rag.ingest.figures.normalize` does not handle, made comparable.
 
     ``第三十八条`` → ``第38条``, ``百分之五点五`` → ``5.5%``, ``1.5万元`` → ``15000元``,
     ``30天`` → ``30日``. Applied to both the answer and the clauses before figures are
