@@ -172,10 +172,24 @@ def show(
 @friendly
 def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed everything")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="embed in N processes (or Ray actors)")
+    ] = 1,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="embed as a Ray Data job (local Ray, or RAY_ADDRESS)"),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster to use (auto, ray://host:10001)"),
+    ] = None,
 ) -> None:
     """Build or update the search index from the corpus store."""
+    import os
+
     from rag.index.cache import VectorCache
     from rag.index.embedders import embedder_from_settings
+    from rag.index.parallel import EmbedderSpec
     from rag.index.store import build_index
     from rag.ingest import store
     from rag.settings import SHIPPED_VECTORS
@@ -197,6 +211,11 @@ def index(
         documents=corpus.printed(),
         ann_threshold=s.ann_threshold,
         cache=cache,
+        workers=workers,
+        ray_address=(ray_address or os.environ.get("RAY_ADDRESS") or "local")
+        if ray or ray_address
+        else None,
+        embedder_factory=EmbedderSpec.from_settings(s),
     )
     r = report.to_json()
     typer.echo(

@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -382,6 +382,41 @@ def _embed_into(
             bar.update(len(chunk))
 
 
+def _embed_parallel(
+    texts: list[str],
+    hashes: list[str],
+    embedder: Embedder,
+    cache: VectorCache | None,
+    factory: Callable[[], Embedder] | None,
+    workers: int,
+    ray_address: str | None,
+    progress: bool,
+) -> np.ndarray:
+    """``texts`` embedded through :func:`rag.index.parallel.embed_passages_parallel`."""
+    from tqdm import tqdm
+
+    from rag.index.parallel import MemoryCache, embed_passages_parallel
+
+    if (workers > 1 or ray_address is not None) and factory is None:
+        raise IndexError_("embedding in processes or on Ray needs an embedder recipe")
+    with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
+
+        def tick(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        return embed_passages_parallel(
+            texts,
+            hashes,
+            factory if factory is not None else (lambda: embedder),
+            cache if cache is not None else MemoryCache(),
+            workers=workers,
+            ray_address=ray_address,
+            batch_size=EMBED_CHUNK,
+            dim=embedder.dim,
+            progress=tick,
+        )
+
+
 def _cleanup_stale(index_dir: Path) -> None:
     """Remove temp/old directories left by builds whose process is gone."""
     for p in index_dir.parent.glob(f".{index_dir.name}.*-*"):
@@ -431,6 +466,9 @@ def build_index(
     userdict: Path | None = DEFAULT_USERDICT,
     max_embed_chars: int = MAX_EMBED_CHARS,
     cache: VectorCache | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
+    embedder_factory: Callable[[], Embedder] | None = None,
 ) -> BuildReport:
     """Embed and index ``clauses`` and their answer units into ``index_dir`` atomically;
     see the module docstring.
@@ -438,6 +476,8 @@ def build_index(
     ``documents`` (Document objects, or doc_key → {issuer, date, kind}) supplies the
     document metadata the retriever filters on. ``cache`` keeps every vector by content
     hash across builds. ``rebuild`` re-embeds everything (cache and old index ignored).
+    ``workers`` > 1 embeds in that many processes, ``ray_address`` as a Ray Data job
+    (rag/index/parallel.py); both need a picklable ``embedder_factory``.
     """
     import bm25s
     import faiss
@@ -480,9 +520,21 @@ def build_index(
             first[h] = i
             todo.append(i)
     if todo:
-        _embed_into(every, todo, all_texts, embedder, progress)
-        if cache is not None and not rebuild:
-            cache.put([all_hashes[i] for i in todo], every[todo])
+        keep = cache is not None and not rebuild
+        if keep or workers > 1 or ray_address is not None:
+            # batch by batch into the cache (a killed build resumes), in N processes or Ray
+            every[todo] = _embed_parallel(
+                [all_texts[i] for i in todo],
+                [all_hashes[i] for i in todo],
+                embedder,
+                cache if keep else None,
+                embedder_factory,
+                workers,
+                ray_address,
+                progress,
+            )
+        else:
+            _embed_into(every, todo, all_texts, embedder, progress)
     for i, j in copies:
         every[i] = every[j]
     vectors = every[: len(texts)]
