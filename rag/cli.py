@@ -187,6 +187,7 @@ def index(
     """Build or update the search index from the corpus store."""
     import os
 
+    from rag.index.backend import StoreConfig
     from rag.index.cache import VectorCache
     from rag.index.embedders import embedder_from_settings
     from rag.index.parallel import EmbedderSpec
@@ -216,6 +217,7 @@ def index(
         if ray or ray_address
         else None,
         embedder_factory=EmbedderSpec.from_settings(s),
+        store=StoreConfig.from_settings(s),
     )
     r = report.to_json()
     typer.echo(

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     # "flat", "hnsw", "ivf" or "auto" (flat below ``ann_threshold`` vectors).
     faiss_kind: str = "auto"
     ann_threshold: int = 50_000
+    # Where the vectors are searched: "faiss" (files in the index directory) or "milvus"
+    # (RAG_MILVUS_URI: a local *.db file runs Milvus Lite, http://host:19530 a server).
+    store: str = "faiss"
+    milvus_uri: str = ""
+    milvus_token: str = ""
+    # collection name; empty: derived from RAG_HOME, so each home has its own
+    milvus_collection: str = ""
     # Retrieval
     k: int = 5
     rrf_k: int = 60

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexError_
+from rag.index.backend import StoreConfig, check_store, open_milvus
 from rag.index.cache import VectorCache
 from rag.index.embedders import Embedder
 from rag.index.facets import text_facets
@@ -110,6 +111,8 @@ class LoadedIndex:
     context_facets: list[dict[str, list[str]]] = field(default_factory=list)  # of titles
     positions: dict[str, int] = field(default_factory=dict)
     clause_units: list[list[int]] = field(default_factory=list)  # clause → its unit rows
+    milvus: Any = None  # the clause collection when RAG_STORE=milvus (rag/index/backend.py)
+    bm25_sparse: Any = None  # its BM25 statistics (rag/index/sparse.py)
 
     def __post_init__(self) -> None:
         if not self.positions:
@@ -469,6 +472,7 @@ def build_index(
     workers: int = 1,
     ray_address: str | None = None,
     embedder_factory: Callable[[], Embedder] | None = None,
+    store: StoreConfig | None = None,
 ) -> BuildReport:
     """Embed and index ``clauses`` and their answer units into ``index_dir`` atomically;
     see the module docstring.
@@ -477,7 +481,9 @@ def build_index(
     document metadata the retriever filters on. ``cache`` keeps every vector by content
     hash across builds. ``rebuild`` re-embeds everything (cache and old index ignored).
     ``workers`` > 1 embeds in that many processes, ``ray_address`` as a Ray Data job
-    (rag/index/parallel.py); both need a picklable ``embedder_factory``.
+    (rag/index/parallel.py); both need a picklable ``embedder_factory``. ``store``
+    (``RAG_STORE=milvus``) also brings the Milvus collections up to date
+    (rag/index/backend.py).
     """
     import bm25s
     import faiss
@@ -548,9 +554,12 @@ def build_index(
     tmp = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:
+        records = [
+            _clause_record(c, metas.get(c.doc_key, {}), h)
+            for c, h in zip(clauses, hashes, strict=True)
+        ]
         with (tmp / CLAUSES).open("w", encoding="utf-8") as f:
-            for c, h in zip(clauses, hashes, strict=True):
-                rec = _clause_record(c, metas.get(c.doc_key, {}), h)
+            for rec in records:
                 f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
         np.save(tmp / VECTORS, vectors, allow_pickle=False)
         faiss.write_index(_make_faiss(kind, vectors), str(tmp / FAISS))
@@ -565,6 +574,26 @@ def build_index(
         bm25 = bm25s.BM25()
         bm25.index(corpus_tokens, show_progress=False)
         bm25.save(str(tmp / BM25_DIR), allow_pickle=False, show_progress=False)
+        store_info: dict[str, Any] = {"backend": "faiss"}
+        if store is not None and store.is_milvus:
+            from rag.index.backend import sync_milvus, unit_id
+
+            store_info = sync_milvus(
+                store,
+                index_dir=index_dir,
+                out_dir=tmp,
+                records=records,
+                tokens=corpus_tokens,
+                vectors=vectors,
+                unit_records=[
+                    (unit_id(clauses[u.clause].id, u.index), h, j)
+                    for j, (u, h) in enumerate(zip(units, unit_hashes, strict=True))
+                ],
+                unit_vectors=unit_vectors,
+                embedder_name=embedder.name,
+                ann_threshold=ann_threshold,
+                rebuild=rebuild,
+            )
 
         files = {}
         for p in sorted(tmp.rglob("*")):
@@ -588,6 +617,7 @@ def build_index(
             "embed_text": {"max_chars": max_embed_chars, "max_context_chars": MAX_CONTEXT_CHARS},
             "versions": _versions(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "store": store_info,
             "files": files,
         }
         _write_json(tmp / MANIFEST, manifest)
@@ -642,6 +672,7 @@ def load_index(
     embedder_dim: int | None = None,
     userdict: Path | None = DEFAULT_USERDICT,
     verify_checksums: bool = True,
+    store: StoreConfig | None = None,
 ) -> LoadedIndex:
     """Load and verify the index; any mismatch or damage raises a one-line IndexError_.
 
@@ -671,6 +702,7 @@ def load_index(
             f"index at {index_dir} was built with embedder {built_with}, "
             f"but the settings ask for {embedder_name}: {REBUILD_HINT}"
         )
+    check_store(manifest, store, index_dir)
     if embedder_dim is not None and dim != embedder_dim:
         raise IndexError_(
             f"index at {index_dir} has {dim}-dim vectors, the embedder makes {embedder_dim}: "
@@ -769,6 +801,10 @@ def load_index(
     if n_bm25 != n:
         raise _bad(index_dir, f"has a bm25 index of {n_bm25} documents, expected {n}")
 
+    milvus = bm25_sparse = None
+    if store is not None and store.is_milvus:
+        milvus, bm25_sparse = open_milvus(manifest, store, index_dir, n)
+
     return LoadedIndex(
         index_dir=index_dir,
         manifest=manifest,
@@ -784,4 +820,6 @@ def load_index(
         unit_faiss=ufaiss,
         facets=facets,
         context_facets=context_facets,
+        milvus=milvus,
+        bm25_sparse=bm25_sparse,
     )
