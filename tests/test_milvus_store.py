@@ -165,3 +165,10 @@ def test_system_questions_are_answered_alike_on_both_backends(
             for c in a["citations"]:
                 c["score"] = round(c["score"], 3)
         assert got == want, q
+
+
+def test_eval_runs_never_record_credentials_inside_the_milvus_uri() -> None:
+    from rag.eval.run import redact
+
+    out = redact({"milvus_uri": "http://root:Milvus@db:19530", "milvus_token": "t", "k": 5})
+    assert out == {"milvus_uri": "http://db:19530", "milvus_token": "***", "k": 5}
