@@ -421,7 +421,13 @@ def serve(
     s = _settings()
     if not (s.index_dir / "manifest.json").exists():
         raise RagError("no index yet: run `rag ingest` and `rag index` first (or `make run`)")
-    run_server(s, host, port, workers or s.workers)
+    n = workers or s.workers
+    if n > 1 and s.store.strip().lower() == "milvus" and "://" not in s.milvus_uri:
+        raise RagError(
+            "Milvus Lite (a local .db file) opens in one process only: serve with --workers 1, "
+            "or point RAG_MILVUS_URI at a Milvus server (http://host:19530)"
+        )
+    run_server(s, host, port, n)
 
 
 feedback_app = typer.Typer(help="Feedback given in the web app.", no_args_is_help=True)

@@ -172,3 +172,14 @@ def test_eval_runs_never_record_credentials_inside_the_milvus_uri() -> None:
 
     out = redact({"milvus_uri": "http://root:Milvus@db:19530", "milvus_token": "t", "k": 5})
     assert out == {"milvus_uri": "http://db:19530", "milvus_token": "***", "k": 5}
+
+
+def test_serving_milvus_lite_from_several_workers_is_refused_in_one_line(
+    milvus_fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in _settings(milvus_fake, "fake").model_dump(mode="json").items():
+        if k in ("home", "embedder", "store", "milvus_uri"):
+            monkeypatch.setenv(f"RAG_{k.upper()}", str(v))
+    res = CliRunner().invoke(app, ["serve", "--workers", "2"])
+    assert res.exit_code == 1
+    assert "Milvus Lite" in res.output and res.output.count("\n") == 1
