@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, from the CPU wheel, so nothing pulls a CUDA build
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev,ocr]"
+	$(BIN)/python -m pip install -q -e ".[dev,ocr,scale]"
 	touch $(STAMP)
 
 # Build the corpus store and the index from the shipped corpus on first use, then serve.

@@ -273,10 +273,25 @@ def _validity_lines(doc: Any, as_of: Any) -> list[str]:
 @friendly
 def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed everything")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="embed in N processes (or Ray actors)")
+    ] = 1,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="embed as a Ray Data job (local Ray, or RAY_ADDRESS)"),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster to use (auto, ray://host:10001)"),
+    ] = None,
 ) -> None:
     """Build or update the search index from the corpus store."""
+    import os
+
+    from rag.index.backend import StoreConfig
     from rag.index.cache import VectorCache
     from rag.index.embedders import embedder_from_settings
+    from rag.index.parallel import EmbedderSpec
     from rag.index.store import build_index
     from rag.ingest import store
     from rag.settings import SHIPPED_VECTORS
@@ -298,6 +313,12 @@ def index(
         documents=corpus.printed(),
         ann_threshold=s.ann_threshold,
         cache=cache,
+        workers=workers,
+        ray_address=(ray_address or os.environ.get("RAY_ADDRESS") or "local")
+        if ray or ray_address
+        else None,
+        embedder_factory=EmbedderSpec.from_settings(s),
+        store=StoreConfig.from_settings(s),
     )
     r = report.to_json()
     typer.echo(
@@ -514,6 +535,10 @@ def compare(
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="answering processes (RAG_WORKERS)"),
+    ] = None,
 ) -> None:
     """Start the web app (citizen chat, clerk console, documents) and the HTTP API."""
     from rag.interfaces.server import serve as run_server
@@ -521,7 +546,13 @@ def serve(
     s = _settings()
     if not (s.index_dir / "manifest.json").exists():
         raise RagError("no index yet: run `rag ingest` and `rag index` first (or `make run`)")
-    run_server(s, host, port)
+    n = workers or s.workers
+    if n > 1 and s.store.strip().lower() == "milvus" and "://" not in s.milvus_uri:
+        raise RagError(
+            "Milvus Lite (a local .db file) opens in one process only: serve with --workers 1, "
+            "or point RAG_MILVUS_URI at a Milvus server (http://host:19530)"
+        )
+    run_server(s, host, port, n)
 
 
 feedback_app = typer.Typer(help="Feedback given in the web app.", no_args_is_help=True)

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     # "flat", "hnsw", "ivf" or "auto" (flat below ``ann_threshold`` vectors).
     faiss_kind: str = "auto"
     ann_threshold: int = 50_000
+    # Where the vectors are searched: "faiss" (files in the index directory) or "milvus"
+    # (RAG_MILVUS_URI: a local *.db file runs Milvus Lite, http://host:19530 a server).
+    store: str = "faiss"
+    milvus_uri: str = ""
+    milvus_token: str = ""
+    # collection name; empty: derived from RAG_HOME, so each home has its own
+    milvus_collection: str = ""
     # Retrieval
     k: int = 5
     rrf_k: int = 60
@@ -74,6 +81,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str = ""
+    # answering processes behind the server (`rag serve --workers N`); 1 = in the server
+    workers: int = 1
     # Request limits (HTTP API and web app). Bodies above ``max_body_bytes`` get 413;
     # 4 MiB holds the largest valid /api/ask body (20 history turns) even fully escaped.
     max_body_bytes: int = 4 * 1024 * 1024

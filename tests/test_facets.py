@@ -128,9 +128,7 @@ def test_no_estimate_when_a_parameter_is_missing(corpus: Corpus) -> None:
 
 
 def test_estimate_per_case_when_the_level_is_open(corpus: Corpus) -> None:
-    est = estimate_inpatient(
-        20000, corpus.get(DOC87).clauses, level=None, retired=False, cite={}
-    )
+    est = estimate_inpatient(20000, corpus.get(DOC87).clauses, level=None, retired=False, cite={})
     assert est is not None and [ln[:2] for ln in est.lines] == ["一级", "二级", "三级"]
     assert "统筹基金约支付15,360元" in est.lines[2]  # (20000 − 800) × 80%
 

@@ -108,9 +108,7 @@ def test_amounts_of_money_in_the_story(text: str, amounts: list[float]) -> None:
 
 
 def test_understood_json_shows_what_was_read() -> None:
-    u = understand(
-        "我爸退休了，在嘉兴住院花了两万块，职工医保能报多少？", today=date(2026, 12, 3)
-    )
+    u = understand("我爸退休了，在嘉兴住院花了两万块，职工医保能报多少？", today=date(2026, 12, 3))
     assert u.to_json() == {
         "asks": "职工医保能报多少？",
         "wants": ["money", "ratio"],

@@ -19,6 +19,7 @@ from rag.answer.extractive import ExtractiveAnswerer, analyse
 from rag.answer.select import Selection, Selector
 from rag.answer.understand import Understanding, canonical_terms, understand
 from rag.errors import InputError
+from rag.index.backend import StoreConfig
 from rag.index.embedders import Embedder, embedder_from_settings
 from rag.index.store import LoadedIndex, load_index
 from rag.models import Answer, Citation, Clause, Hit
@@ -74,7 +75,9 @@ class Assistant:
     ) -> None:
         self.settings = settings
         self.embedder = embedder or embedder_from_settings(settings)
-        self.index = index or load_index(settings.index_dir, self.embedder.name)
+        self.index = index or load_index(
+            settings.index_dir, self.embedder.name, store=StoreConfig.from_settings(settings)
+        )
         self.lookup = ReferenceLookup(self.index.clauses)
         self.retriever: Retriever = retriever_from_settings(self.index, self.embedder, settings)
         self.home = settings.home_region

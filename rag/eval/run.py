@@ -368,6 +368,10 @@ def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in settings.items():
         if _SECRET_RE.search(k) and v:
             out[k] = "***"
+        elif isinstance(v, str) and re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*@", v, re.I):
+            from rag.index.milvus import safe_uri
+
+            out[k] = safe_uri(v)  # credentials inside a URI (RAG_MILVUS_URI)
         elif isinstance(v, str | int | float | bool) or v is None:
             out[k] = v
         else:

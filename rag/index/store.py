@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexError_
+from rag.index.backend import StoreConfig, check_store, open_milvus
 from rag.index.cache import VectorCache
 from rag.index.embedders import Embedder
 from rag.index.facets import text_facets
@@ -110,6 +111,8 @@ class LoadedIndex:
     context_facets: list[dict[str, list[str]]] = field(default_factory=list)  # of titles
     positions: dict[str, int] = field(default_factory=dict)
     clause_units: list[list[int]] = field(default_factory=list)  # clause → its unit rows
+    milvus: Any = None  # the clause collection when RAG_STORE=milvus (rag/index/backend.py)
+    bm25_sparse: Any = None  # its BM25 statistics (rag/index/sparse.py)
 
     def __post_init__(self) -> None:
         if not self.positions:
@@ -390,6 +393,41 @@ def _embed_into(
             bar.update(len(chunk))
 
 
+def _embed_parallel(
+    texts: list[str],
+    hashes: list[str],
+    embedder: Embedder,
+    cache: VectorCache | None,
+    factory: Callable[[], Embedder] | None,
+    workers: int,
+    ray_address: str | None,
+    progress: bool,
+) -> np.ndarray:
+    """``texts`` embedded through :func:`rag.index.parallel.embed_passages_parallel`."""
+    from tqdm import tqdm
+
+    from rag.index.parallel import MemoryCache, embed_passages_parallel
+
+    if (workers > 1 or ray_address is not None) and factory is None:
+        raise IndexError_("embedding in processes or on Ray needs an embedder recipe")
+    with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
+
+        def tick(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        return embed_passages_parallel(
+            texts,
+            hashes,
+            factory if factory is not None else (lambda: embedder),
+            cache if cache is not None else MemoryCache(),
+            workers=workers,
+            ray_address=ray_address,
+            batch_size=EMBED_CHUNK,
+            dim=embedder.dim,
+            progress=tick,
+        )
+
+
 def _cleanup_stale(index_dir: Path) -> None:
     """Remove temp/old directories left by builds whose process is gone."""
     for p in index_dir.parent.glob(f".{index_dir.name}.*-*"):
@@ -439,6 +477,10 @@ def build_index(
     userdict: Path | None = DEFAULT_USERDICT,
     max_embed_chars: int = MAX_EMBED_CHARS,
     cache: VectorCache | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
+    embedder_factory: Callable[[], Embedder] | None = None,
+    store: StoreConfig | None = None,
 ) -> BuildReport:
     """Embed and index ``clauses`` and their answer units into ``index_dir`` atomically;
     see the module docstring.
@@ -446,6 +488,10 @@ def build_index(
     ``documents`` (Document objects, or doc_key → {issuer, date, kind}) supplies the
     document metadata the retriever filters on. ``cache`` keeps every vector by content
     hash across builds. ``rebuild`` re-embeds everything (cache and old index ignored).
+    ``workers`` > 1 embeds in that many processes, ``ray_address`` as a Ray Data job
+    (rag/index/parallel.py); both need a picklable ``embedder_factory``. ``store``
+    (``RAG_STORE=milvus``) also brings the Milvus collections up to date
+    (rag/index/backend.py).
     """
     import bm25s
     import faiss
@@ -488,12 +534,21 @@ def build_index(
             first[h] = i
             todo.append(i)
     if todo:
-
-        def keep(rows: list[int]) -> None:
-            if cache is not None:
-                cache.put([all_hashes[i] for i in rows], every[rows])
-
-        _embed_into(every, todo, all_texts, embedder, progress, keep)
+        keep = cache is not None and not rebuild
+        if keep or workers > 1 or ray_address is not None:
+            # batch by batch into the cache (a killed build resumes), in N processes or Ray
+            every[todo] = _embed_parallel(
+                [all_texts[i] for i in todo],
+                [all_hashes[i] for i in todo],
+                embedder,
+                cache if keep else None,
+                embedder_factory,
+                workers,
+                ray_address,
+                progress,
+            )
+        else:
+            _embed_into(every, todo, all_texts, embedder, progress)
     for i, j in copies:
         every[i] = every[j]
     vectors = every[: len(texts)]
@@ -507,9 +562,12 @@ def build_index(
     tmp = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:
+        records = [
+            _clause_record(c, metas.get(c.doc_key, {}), h)
+            for c, h in zip(clauses, hashes, strict=True)
+        ]
         with (tmp / CLAUSES).open("w", encoding="utf-8") as f:
-            for c, h in zip(clauses, hashes, strict=True):
-                rec = _clause_record(c, metas.get(c.doc_key, {}), h)
+            for rec in records:
                 f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
         np.save(tmp / VECTORS, vectors, allow_pickle=False)
         faiss.write_index(_make_faiss(kind, vectors), str(tmp / FAISS))
@@ -524,6 +582,26 @@ def build_index(
         bm25 = bm25s.BM25()
         bm25.index(corpus_tokens, show_progress=False)
         bm25.save(str(tmp / BM25_DIR), allow_pickle=False, show_progress=False)
+        store_info: dict[str, Any] = {"backend": "faiss"}
+        if store is not None and store.is_milvus:
+            from rag.index.backend import sync_milvus, unit_id
+
+            store_info = sync_milvus(
+                store,
+                index_dir=index_dir,
+                out_dir=tmp,
+                records=records,
+                tokens=corpus_tokens,
+                vectors=vectors,
+                unit_records=[
+                    (unit_id(clauses[u.clause].id, u.index), h, j)
+                    for j, (u, h) in enumerate(zip(units, unit_hashes, strict=True))
+                ],
+                unit_vectors=unit_vectors,
+                embedder_name=embedder.name,
+                ann_threshold=ann_threshold,
+                rebuild=rebuild,
+            )
 
         files = {}
         for p in sorted(tmp.rglob("*")):
@@ -547,6 +625,7 @@ def build_index(
             "embed_text": {"max_chars": max_embed_chars, "max_context_chars": MAX_CONTEXT_CHARS},
             "versions": _versions(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "store": store_info,
             "files": files,
         }
         _write_json(tmp / MANIFEST, manifest)
@@ -601,6 +680,7 @@ def load_index(
     embedder_dim: int | None = None,
     userdict: Path | None = DEFAULT_USERDICT,
     verify_checksums: bool = True,
+    store: StoreConfig | None = None,
 ) -> LoadedIndex:
     """Load and verify the index; any mismatch or damage raises a one-line IndexError_.
 
@@ -630,6 +710,7 @@ def load_index(
             f"index at {index_dir} was built with embedder {built_with}, "
             f"but the settings ask for {embedder_name}: {REBUILD_HINT}"
         )
+    check_store(manifest, store, index_dir)
     if embedder_dim is not None and dim != embedder_dim:
         raise IndexError_(
             f"index at {index_dir} has {dim}-dim vectors, the embedder makes {embedder_dim}: "
@@ -701,7 +782,9 @@ def load_index(
         raise _bad(index_dir, f"has {VECTORS} of shape {vectors.shape}, expected {(n, dim)}")
 
     try:
-        findex = faiss.read_index(str(index_dir / FAISS))
+        # memory-mapped vectors (flat, HNSW and IVF storage): server worker processes
+        # over one index share its pages instead of each holding a copy
+        findex = faiss.read_index(str(index_dir / FAISS), faiss.IO_FLAG_MMAP_IFC)
     except Exception as e:  # faiss raises RuntimeError with a C++ trace
         raise _bad(index_dir, f"has a damaged {FAISS}") from e
     if findex.ntotal != n or findex.d != dim:
@@ -726,6 +809,10 @@ def load_index(
     if n_bm25 != n:
         raise _bad(index_dir, f"has a bm25 index of {n_bm25} documents, expected {n}")
 
+    milvus = bm25_sparse = None
+    if store is not None and store.is_milvus:
+        milvus, bm25_sparse = open_milvus(manifest, store, index_dir, n)
+
     return LoadedIndex(
         index_dir=index_dir,
         manifest=manifest,
@@ -741,4 +828,6 @@ def load_index(
         unit_faiss=ufaiss,
         facets=facets,
         context_facets=context_facets,
+        milvus=milvus,
+        bm25_sparse=bm25_sparse,
     )

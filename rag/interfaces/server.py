@@ -29,10 +29,23 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """FastAPI app: API routes under ``/api``, OpenAPI at ``/docs``, web app at ``/``."""
+def create_app(settings: Settings | None = None, workers: int = 1) -> FastAPI:
+    """FastAPI app: API routes under ``/api``, OpenAPI at ``/docs``, web app at ``/``.
+
+    With ``workers`` > 1, retrieval and answering run in that many worker processes
+    (:mod:`rag.interfaces.workers`), started here; ``app.state.pool`` holds them.
+    """
     settings = settings or Settings()
-    state = State(settings)
+    pool = None
+    state: State
+    if workers > 1:
+        from rag.interfaces.workers import WorkerPool, pooled_state
+
+        pool = WorkerPool(settings, workers)
+        pool.start()
+        state = pooled_state(settings, pool)
+    else:
+        state = State(settings)
     app = create_api(settings, state)
     blocks = build_ui(settings, state)
     key = settings.api_key
@@ -40,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def check_password(_user: str, password: str) -> bool:
         return key_matches(password.encode("utf-8", "surrogatepass"), key)
 
+    app.state.pool = pool
     app = gr.mount_gradio_app(
         app,
         blocks,
@@ -65,11 +79,12 @@ def build_server(
     port: int | None = None,
     *,
     log_level: str = "info",
+    workers: int = 1,
 ) -> uvicorn.Server:
     """The uvicorn server for :func:`create_app` (``run()`` it, or set ``should_exit``)."""
     settings = settings or Settings()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, workers),
         host=host or settings.host,
         port=port if port is not None else settings.port,
         log_level=log_level,
@@ -79,10 +94,18 @@ def build_server(
 
 
 def serve(
-    settings: Settings | None = None, host: str | None = None, port: int | None = None
+    settings: Settings | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
 ) -> None:
     """Run the web app and the API until interrupted (defaults: settings' host and port)."""
-    server = build_server(settings, host, port)
+    server = build_server(settings, host, port, workers=workers)
     cfg = server.config
     log.info("serving on http://%s:%s (API docs at /docs)", cfg.host, cfg.port)
-    server.run()
+    try:
+        server.run()
+    finally:
+        pool = getattr(cfg.app.state, "pool", None) if hasattr(cfg.app, "state") else None
+        if pool is not None:
+            pool.close()

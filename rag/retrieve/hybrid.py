@@ -89,6 +89,21 @@ class Filters:
         return not (self.date_to and (not date or date[: len(self.date_to)] > self.date_to))
 
 
+def milvus_filter(filters: Filters | None) -> Any:
+    """The same filters as a Milvus expression builder (None when there are none)."""
+    if filters is None or filters.is_empty():
+        return None
+    from rag.index.milvus import MilvusFilter
+
+    return MilvusFilter(
+        doc_key=filters.doc_no,
+        issuer=filters.issuer,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        kind=filters.kind,
+    )
+
+
 @dataclass
 class ScoredHit:
     """A hit with the evidence behind it (for refusal thresholds and debugging)."""
@@ -178,13 +193,31 @@ class Retriever:
             dtype=np.int64,
         )
 
+    def _from_milvus(
+        self, hits: list[tuple[str, float, int]], allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Milvus hits as (position, score): mapped by clause id through the local records
+        (rows the manifest does not know are ignored), ties by position."""
+        keep = None if allowed is None else set(allowed.tolist())
+        pairs = []
+        for cid, score, _ in hits:
+            pos = self.index.positions.get(cid)
+            if pos is not None and (keep is None or pos in keep):
+                pairs.append((pos, score))
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+        return pairs
+
     def dense(
-        self, query: str, n: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
         """Top ``n`` (position, cosine) by the dense index, best first, ties by position."""
         if self.embedder is None or n <= 0 or len(self.index) == 0:
             return []
-        return self._dense_vec(self.embed_query(query), n, allowed)
+        return self._dense_vec(self.embed_query(query), n, allowed, filters)
 
     def embed_query(self, query: str) -> np.ndarray:
         """The query's embedding, (1, dim) float32."""
@@ -192,11 +225,18 @@ class Retriever:
         return self.embedder.embed_queries([query]).astype(np.float32, copy=False)
 
     def _dense_vec(
-        self, q: np.ndarray, n: int, allowed: np.ndarray | None = None
+        self,
+        q: np.ndarray,
+        n: int,
+        allowed: np.ndarray | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
         import faiss as _faiss
 
         faiss: Any = _faiss  # the bundled stubs lack the SearchParameters* classes
+        if self.index.milvus is not None:
+            hits = self.index.milvus.dense_search(q[0], n, milvus_filter(filters))
+            return self._from_milvus(hits, allowed)
         findex = self.index.faiss_index
         n = min(n, len(self.index) if allowed is None else len(allowed))
         if n <= 0:
@@ -242,11 +282,19 @@ class Retriever:
         return out[:n]
 
     def bm25(
-        self, query: str, n: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
         """Top ``n`` (position, BM25 score > 0), best first, ties by position."""
         if n <= 0 or len(self.index) == 0:
             return []
+        if self.index.milvus is not None:
+            qv = self.index.bm25_sparse.query_vector(self.index.tokenizer.tokens(query))
+            hits = self.index.milvus.sparse_search(qv, n, milvus_filter(filters))
+            return self._from_milvus(hits, allowed)
         bm = self.index.bm25
         ids = bm.get_tokens_ids(self.index.tokenizer.tokens(query))
         if not ids:
@@ -315,10 +363,10 @@ class Retriever:
         by_unit: list[tuple[int, float, int]] = []
         if self.dense_weight > 0 and self.embedder is not None and len(idx):
             qv = query_vec if query_vec is not None else self.embed_query(query)
-            dense = self._dense_vec(qv, min(n_cand, len(idx)), allowed)
+            dense = self._dense_vec(qv, min(n_cand, len(idx)), allowed, filters)
             if self.unit_weight > 0:
                 by_unit = self.units(qv, n_cand, allowed)
-        sparse = self.bm25(query, n_cand, allowed) if self.bm25_weight > 0 else []
+        sparse = self.bm25(query, n_cand, allowed, filters) if self.bm25_weight > 0 else []
 
         fused: dict[int, ScoredHit] = {}
         max_score = (self.dense_weight + self.bm25_weight + self.unit_weight) / (self.rrf_k + 1)
