@@ -46,7 +46,6 @@ CLAUSE_FEATURES = (
     "title_only",
     "facet_agree",
     "facet_conflict",
-    "facet_extra",
     "place",
     "year",
     "figure",

@@ -30,7 +30,12 @@ from typing import Any
 import numpy as np
 
 from rag.answer.decide import Decider, Logistic, Model, Trees
-from rag.answer.select import ANSWER_FEATURES, CLAUSE_FEATURES, UNIT_FEATURES, Selection
+from rag.answer.select import (
+    ANSWER_FEATURES,
+    CLAUSE_FEATURES,
+    UNIT_FEATURES,
+    Selection,
+)
 from rag.eval.gold import GoldItem, read_gold
 from rag.eval.metrics import Ref, clause_match, normalize_text
 from rag.settings import PROJECT_ROOT
