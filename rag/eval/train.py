@@ -280,6 +280,7 @@ def train(
     threshold = choose_threshold(p_oof, y)
     for d in folds.values():
         d.answer.calib_a, d.answer.calib_b, d.threshold = a, b, threshold
+    cv_metrics = cross_validated_answers(assistant, examples, folds, p_oof, threshold)
     final = fit_models(examples, selector)
     final[2].calib_a, final[2].calib_b = a, b
     per_set = {}
@@ -297,6 +298,7 @@ def train(
         "threshold": threshold,
         "platt": {"a": a, "b": b},
         "cv_refusal": per_set,
+        "cv_metrics": cv_metrics,
         "reliability": reliability(p_oof, y),
         "brier": round(float(np.mean((p_oof - y) ** 2)), 4),
     }
@@ -317,6 +319,55 @@ def train(
         json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8"
     )
     return report
+
+
+CV_METRICS = (
+    "key_fact_recall",
+    "citation_doc_recall",
+    "citation_doc_precision",
+    "citation_clause_recall_lenient",
+    "citation_clause_precision_lenient",
+    "retrieval_recall@3",
+    "refusal_recall",
+    "false_refusal_rate",
+    "figure_hallucination",
+)
+
+
+def cross_validated_answers(
+    assistant: Any,
+    examples: Sequence[Example],
+    folds: dict[str, Decider],
+    p_oof: np.ndarray,
+    threshold: float,
+) -> dict[str, dict[str, float | None]]:
+    """Every example answered by its held-out fold's models (scored like ``rag eval``):
+    the cross-validated figures of the whole pipeline, per gold set."""
+    from rag.eval.metrics import aggregate
+    from rag.eval.run import evaluate_item
+    from rag.models import Hit
+
+    selector = assistant.selector
+    by_set: dict[str, list[Any]] = {}
+    for fold, d in folds.items():
+        idx = [i for i, e in enumerate(examples) if e.fold == fold]
+        apply([examples[i] for i in idx], selector, (d.clause, d.unit, d.answer))
+        for i in idx:
+            ex = examples[i]
+            ranked = sorted(ex.sel.candidates, key=lambda c: -c.p)
+            hits = [Hit(c.clause, c.p, list(c.hit.sources)) for c in ranked[:10]]
+            if p_oof[i] < threshold:
+                ans = assistant.composer.refuse(ex.sel, "")
+            else:
+                ans = assistant.composer.compose(ex.sel, doc_clauses=assistant._doc_clauses)
+            by_set.setdefault(ex.set_name, []).append(
+                evaluate_item(ex.item, ans, hits[:5], deep_hits=hits)
+            )
+    out: dict[str, dict[str, float | None]] = {}
+    for name, results in by_set.items():
+        m = aggregate(results, n_resamples=200).to_json()["metrics"]
+        out[name] = {k: (m[k]["mean"] if m.get(k) else None) for k in CV_METRICS}
+    return out
 
 
 def _rate(x: np.ndarray) -> float | None:
