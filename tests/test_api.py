@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -79,7 +80,10 @@ def test_ask_returns_the_cli_json_shape(client: TestClient) -> None:
     assert set(body["timings_ms"]) == {"retrieve", "answer", "total"}
     assert all(CITATION_KEYS <= set(c) <= CITATION_KEYS | {"warning"} for c in body["citations"])
     assert (D87, "第十四条") in {(c["doc_no"], c["clause"]) for c in body["citations"]}
-    assert "男满25年" in body["answer"]
+    cited = next(c for c in body["citations"] if c["clause"] == "第十四条")
+    quoted = re.findall(r"([^\[\]：\n]+)\[\d+\]", body["answer"])
+    assert quoted and any(q.strip("；") in cited["text"] for q in quoted)
+    assert body["understood"]["asks"] == RETIRED and "p_answer" in body["understood"]
 
 
 def test_ask_equals_rag_ask_json(client: TestClient, api_settings: Settings) -> None:

@@ -158,7 +158,7 @@ class Composer:
                 keep = sorted(keep, key=segs.index)
             if not keep:
                 continue
-            parts = [f"{self._tidy(''.join(keep[:4]))}[{n}]"]
+            parts = [self._quote(segs, keep[:4], n)]
             # a modifier for the caller's category elsewhere ("退休人员…增加5个百分点")
             for y, m in by_p:
                 for s in segments(y.text):
@@ -178,25 +178,38 @@ class Composer:
         segs = segments(x.text)
         neg = [s for s in segs if _NEG.search(s)]
         if neg:
-            return [f"按规定不可以：{self._tidy(''.join(neg[:2]))}[{n}]"]
+            return [f"按规定不可以：{self._quote(segs, neg[:2], n)}"]
         pos = [s for s in segs if _POS.search(s)]
         if pos:
-            return [f"可以：{self._tidy(''.join(pos[:2]))}[{n}]"]
+            return [f"可以：{self._quote(segs, pos[:2], n)}"]
         return []
 
     def _matching(
         self, by_p: list[tuple[UnitCandidate, int]], pattern: re.Pattern[str]
     ) -> list[str]:
         for x, n in by_p:
-            segs = [s for s in segments(x.text) if pattern.search(s)]
+            all_segs = segments(x.text)
+            segs = [s for s in all_segs if pattern.search(s)]
             if segs:
-                return [f"{self._tidy(''.join(segs[:2]))}[{n}]"]
+                return [self._quote(all_segs, segs[:2], n)]
         return []
+
+    def _quote(self, segs: list[str], keep: list[str], n: int) -> str:
+        """The kept segments, verbatim: each run of neighbouring segments is quoted as it
+        stands in the text, with citation ``n`` after it (a gap starts a new quote)."""
+        idx = sorted({segs.index(s) for s in keep})
+        runs: list[list[int]] = []
+        for i in idx:
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return "".join(f"{self._tidy(''.join(segs[i] for i in run))}[{n}]" for run in runs)
 
     @staticmethod
     def _tidy(text: str) -> str:
-        t = re.sub(r"\s+", "", text).rstrip("，,；;：:、")
-        return t if t.endswith(("。", "！", "？")) else t + "。"
+        """A segment as quoted: verbatim, without its trailing comma or colon."""
+        return text.strip().rstrip("，,；;：:、").strip()
 
     # ------------------------------------------------------------------ answer
     def compose(
