@@ -77,7 +77,7 @@ class Composer:
 
     max_units: int = 4
     max_chars: int = 420
-    second_clause: float = 0.5  # cite another clause when its p is this share of the best
+    second_clause: float = 0.7  # cite another clause when its p is this share of the best
     unit_share: float = 0.3  # keep units whose p is this share of the best unit's
     read_out: int = 800  # characters of a clause named by number, read out whole
 
@@ -148,17 +148,25 @@ class Composer:
         self, u: Understanding, by_p: list[tuple[UnitCandidate, int]], kinds: set[str]
     ) -> list[str]:
         for x, n in by_p:
-            segs = [s for s in segments(x.text) if kinds & set(figure_kinds(s))]
+            every = segments(x.text)
+            segs = [s for s in every if kinds & set(figure_kinds(s))]
             if not segs:
                 continue
-            fits = [(s, _fit(u, s)) for s in segs]
+            # a segment is read under the lead-in it follows ("（二）退休人员：75周岁…160元")
+            heads = {}
+            head = ""
+            for seg in every:
+                heads[seg] = head
+                if seg.rstrip().endswith(("：", ":")):
+                    head = seg
+            fits = [(s, _fit(u, heads.get(s, "") + s)) for s in segs]
             keep = [s for s, f in fits if f >= 0] or []
             if any(f > 0 for _s, f in fits):
                 keep = [s for s, f in fits if f > 0] + [s for s, f in fits if f == 0 and s in keep]
                 keep = sorted(keep, key=segs.index)
             if not keep:
                 continue
-            parts = [self._quote(segs, keep[:4], n)]
+            parts = [self._quote(every, keep[:4], n)]
             # a modifier for the caller's category elsewhere ("退休人员…增加5个百分点")
             for y, m in by_p:
                 for s in segments(y.text):
