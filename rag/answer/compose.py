@@ -78,6 +78,7 @@ class Composer:
     max_units: int = 4
     max_chars: int = 420
     second_clause: float = 0.7  # cite another clause when its p is this share of the best
+    other_doc: float = 0.9  # the same, for a clause of another document than the best's
     unit_share: float = 0.3  # keep units whose p is this share of the best unit's
     read_out: int = 800  # characters of a clause named by number, read out whole
 
@@ -92,7 +93,12 @@ class Composer:
             return [(c, list(c.units)) for c in pinned if c.units][:3]
         first = cands[0]
         chosen = [first] + [
-            c for c in cands[1:3] if c.units and c.p >= self.second_clause * first.p
+            c
+            for c in cands[1:3]
+            if c.units
+            and c.p
+            >= (self.second_clause if c.clause.doc_key == first.clause.doc_key else self.other_doc)
+            * first.p
         ]
         best = max(x.p for c in chosen for x in c.units)
         out: list[tuple[Candidate, list[UnitCandidate]]] = []
