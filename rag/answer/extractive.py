@@ -607,22 +607,13 @@ class ExtractiveAnswerer:
         return picked
 
     def answer(self, question: str, hits: list[Hit], *, mode: str = "extractive") -> Answer:
-        return self.answer_staged(question, hits, mode=mode)[0]
-
-    def answer_staged(
-        self, question: str, hits: list[Hit], *, mode: str = "extractive"
-    ) -> tuple[Answer, str]:
-        """The answer and, when it is a refusal, the check that refused: ``figure`` (the
-        named clause gives no figure of the kind asked), ``filters`` (no clause of the
-        place, year or category asked), ``units`` (no sentence scored), ``coverage`` (the
-        cited clauses miss the question's key words); empty when answered."""
         needs = analyse(question)
         needs.focus = self.focus(question)
         pinned = [h for h in hits if "lookup" in h.sources]
         if pinned and needs.quantity and not any(needs.figure_in(h.clause.text) for h in pinned):
             # the named clause gives no figure of the kind asked ("第四十九条…补助的具体比例":
             # 按有关规定执行): it is shown, but as the nearest clause, not as the answer
-            return self.refuse(question, hits, mode=mode), "figure"
+            return self.refuse(question, hits, mode=mode)
         if pinned:
             # the question named the document and clause: answer from it alone, read out
             # in order (a clerk reads the clause; 800 characters at most)
@@ -636,15 +627,15 @@ class ExtractiveAnswerer:
                     break
                 keep.append(u)
                 total += len(u.text)
-            return self._compose(question, pinned, keep, mode=mode), ""
+            return self._compose(question, pinned, keep, mode=mode)
         usable = self._categories_ok(needs, self._years_ok(needs, self._place_ok(needs, hits)))
         if not usable:
-            return self.refuse(question, hits, mode=mode), "filters"
+            return self.refuse(question, hits, mode=mode)
         compared = needs.compared()
         # a comparison may need a clause from each side, further down the list
         scored = self.score_sentences(question, usable, needs, len(usable) if compared else None)
         if not scored:
-            return self.refuse(question, hits, mode=mode), "units"
+            return self.refuse(question, hits, mode=mode)
         ranked = sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.pos))
         picked = self._pick(ranked, needs)
         cited = [usable[r] for r in sorted({s.hit_rank for s in picked})]
@@ -654,12 +645,12 @@ class ExtractiveAnswerer:
             self.coverage(question, cited) < self.min_coverage
             and not self._effective_date(question, needs, usable, picked)
         ):
-            return self.refuse(question, hits, mode=mode), "coverage"
+            return self.refuse(question, hits, mode=mode)
         picked = self._each_side(compared, usable, ranked, self._complete(question, ranked, picked))
         cases = self._cases(needs, usable, ranked, picked)
         if cases:
-            return self._compose_cases(question, usable, cases, mode=mode), ""
-        return self._compose(question, usable, picked, mode=mode), ""
+            return self._compose_cases(question, usable, cases, mode=mode)
+        return self._compose(question, usable, picked, mode=mode)
 
     @staticmethod
     def _effective_date(

@@ -96,8 +96,6 @@ ANSWER_FEATURES = (
     "asks_top",
     "lookup",
     "legacy_refused",
-    "legacy_filters",
-    "legacy_coverage",
     "story_share",
 )
 
@@ -154,7 +152,6 @@ class Selection:
     qv: np.ndarray | None
     av: np.ndarray | None
     answer_features: dict[str, float] = field(default_factory=dict)
-    legacy_stage: str = ""  # the rule check that refused (ExtractiveAnswerer.answer_staged)
 
 
 def _inv(rank: int | None) -> float:
@@ -235,7 +232,6 @@ class Selector:
         av: np.ndarray | None,
         legacy_refused: bool,
         legacy_cited: Sequence[str],
-        legacy_stage: str = "",
     ) -> Selection:
         """Candidates with clause features (unit features come after the clause model)."""
         idx = self.index
@@ -318,7 +314,6 @@ class Selector:
             legacy_cited=list(legacy_cited),
             qv=qv,
             av=av,
-            legacy_stage=legacy_stage,
         )
 
     def _bm25(self, text: str, scored: Sequence[ScoredHit]) -> dict[int, float]:
@@ -442,9 +437,5 @@ class Selector:
             # the rule-based answerer's refusal is strong evidence on short questions and
             # weak on long stories (their words are in no clause): the trees weigh both
             "legacy_refused": 1.0 if sel.legacy_refused else 0.0,
-            # which check refused: no clause of the place/year/category asked is a near
-            # miss more often than key words the cited clauses lack
-            "legacy_filters": 1.0 if sel.legacy_stage == "filters" else 0.0,
-            "legacy_coverage": 1.0 if sel.legacy_stage == "coverage" else 0.0,
             "story_share": len(u.story) / max(1, len(u.question)),
         }

@@ -247,9 +247,7 @@ class Assistant:
         scored = self.retriever.search_detailed(
             query, k=max(POOL, k), filters=filters, pinned=pinned, query_vec=qv
         )
-        legacy, stage = self.answerer.answer_staged(
-            question, self._legacy_hits(question, scored, k)
-        )
+        legacy = self.answerer.answer(question, self._legacy_hits(question, scored, k))
         cited = [
             c.id
             for cit in legacy.citations
@@ -257,13 +255,7 @@ class Assistant:
             if c.label == cit.clause
         ]
         sel = self.selector.select(
-            u,
-            scored,
-            qv=qv,
-            av=av,
-            legacy_refused=legacy.refused,
-            legacy_cited=cited,
-            legacy_stage=stage or ("units" if legacy.refused else ""),
+            u, scored, qv=qv, av=av, legacy_refused=legacy.refused, legacy_cited=cited
         )
         return sel, scored
 
