@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str = ""
+    # Corpus changes: how long a writer waits for another one (seconds), the largest
+    # upload the API and the web app take (MB), and how often a running server looks for
+    # a new index or corpus on disk (seconds; 0 = on every request)
+    lock_timeout: float = 600.0
+    max_upload_mb: float = 20.0
+    reload_check_seconds: float = 1.0
 
     @property
     def corpus_db(self) -> Path:

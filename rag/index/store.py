@@ -8,9 +8,10 @@ The index is a directory of plain files, never pickles::
     faiss.index      inner-product faiss index over vectors.npy
     bm25/            bm25s index over jieba tokens (npy arrays + JSON vocab/params)
 
-``build_index`` writes into a temporary sibling directory and swaps it in with
-``os.replace``, so a crash leaves either the old index or the new one. It re-embeds only
-clauses whose embedded text changed (content hash) when the embedder is unchanged.
+``build_index`` writes into a temporary directory, renames it to a new version and points
+the ``index`` symlink at it with one rename (:mod:`rag.index.versions`), so a crash leaves
+either the old index or the new one. It re-embeds only clauses whose embedded text changed
+(content hash) when the embedder is unchanged.
 ``load_index`` verifies everything and raises :class:`IndexError_` on any mismatch.
 """
 
@@ -23,7 +24,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexError_
+from rag.faults import fault
+from rag.index import versions
 from rag.index.embedders import Embedder
 from rag.index.tokenize import DEFAULT_USERDICT, PolicyTokenizer, get_tokenizer
 from rag.models import Clause, Document, SourceSpan
@@ -69,10 +71,13 @@ class BuildReport:
     faiss_kind: str
     full: bool
     reason: str = ""
+    # the version directory built; not yet current when built with ``publish=False``
+    version_dir: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["index_dir"] = str(self.index_dir)
+        d["version_dir"] = str(self.version_dir) if self.version_dir else None
         d["seconds"] = round(self.seconds, 3)
         return d
 
@@ -344,23 +349,6 @@ def _cleanup_stale(index_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _swap_in(tmp: Path, index_dir: Path) -> None:
-    """Replace ``index_dir`` by ``tmp``: rename the old away, the new in, delete the old."""
-    old: Path | None = None
-    if index_dir.exists():
-        old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        os.replace(index_dir, old)
-    try:
-        os.replace(tmp, index_dir)
-    except BaseException:
-        if old is not None:
-            os.replace(old, index_dir)
-        raise
-    _fsync_dir(index_dir.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def build_index(
     clauses: list[Clause],
     embedder: Embedder,
@@ -373,11 +361,14 @@ def build_index(
     ann_threshold: int = 50_000,
     userdict: Path | None = DEFAULT_USERDICT,
     max_embed_chars: int = MAX_EMBED_CHARS,
+    publish: bool = True,
 ) -> BuildReport:
     """Embed and index ``clauses`` into ``index_dir`` atomically; see the module docstring.
 
     ``documents`` (Document objects, or doc_key → {issuer, date, kind}) supplies the
     document metadata the retriever filters on. ``rebuild`` re-embeds everything.
+    With ``publish=False`` the new version is built but ``index_dir`` still shows the old
+    one: the caller makes it current (``versions.point``) together with the corpus store.
     """
     import bm25s
     import faiss
@@ -409,12 +400,12 @@ def build_index(
             vectors[i] = v
     if todo:
         _embed_into(vectors, todo, texts, embedder, progress)
+    fault("index:embedded")
     n_reused = len(clauses) - len(todo)
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _cleanup_stale(index_dir)
-    tmp = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
+    tmp = versions.new_build_dir(index_dir)
     try:
         with (tmp / CLAUSES).open("w", encoding="utf-8") as f:
             for c, h in zip(clauses, hashes, strict=True):
@@ -452,7 +443,13 @@ def build_index(
         }
         _write_json(tmp / MANIFEST, manifest)
         _fsync_dir(tmp)
-        _swap_in(tmp, index_dir)
+        fault("index:tmp-written")
+        version = versions.publish(tmp, index_dir)
+        fault("index:published")
+        if publish:
+            versions.point(index_dir, version)
+            fault("commit:index-swapped")
+            versions.cleanup(index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -466,6 +463,7 @@ def build_index(
         faiss_kind=kind,
         full=n_reused == 0,
         reason=reason if n_reused == 0 else "",
+        version_dir=version,
     )
 
 
@@ -509,7 +507,9 @@ def load_index(
     import bm25s
     import faiss
 
-    index_dir = Path(index_dir)
+    shown = Path(index_dir)
+    # read every file from the version the link shows now, even if it moves meanwhile
+    index_dir = versions.current(shown) or shown
     manifest = read_manifest(index_dir)
     try:
         if manifest.get("format_version") != FORMAT_VERSION:
@@ -599,7 +599,7 @@ def load_index(
         raise _bad(index_dir, f"has a bm25 index of {n_bm25} documents, expected {n}")
 
     return LoadedIndex(
-        index_dir=index_dir,
+        index_dir=shown,
         manifest=manifest,
         clauses=clauses,
         meta=metas,

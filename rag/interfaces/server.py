@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         theme=gr.themes.Soft(),
         footer_links=["gradio", "settings"],
         show_error=False,
+        # the documents view's uploads: the same limit as POST /api/docs
+        max_file_size=int(settings.max_upload_mb * 1024 * 1024),
     )
 
 
