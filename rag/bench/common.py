@@ -20,10 +20,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("retrieval", "build", "latency", "memory", "scale", "answers")
+SECTIONS = ("retrieval", "build", "latency", "memory", "scale", "answers", "lifecycle")
 # memory first: the bench process is still small, so the child's ru_maxrss (which Linux
 # carries over fork + exec) starts low
-RUN_ORDER = ("memory", "retrieval", "answers", "latency", "build", "scale")
+RUN_ORDER = ("memory", "retrieval", "answers", "latency", "build", "lifecycle", "scale")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results"
 DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold" / "dev.jsonl"
