@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.index.lifecycle import remove
 from rag.interfaces.server import create_app
 from rag.settings import SHIPPED_CORPUS, Settings
 
@@ -144,24 +142,3 @@ def test_changing_documents_needs_the_key_when_one_is_set(home: Path) -> None:
         c.headers["X-API-Key"] = "s3cret"
         assert upload(c, MED06.name, MED06.read_bytes()).status_code == 200
         assert c.delete(f"/api/docs/{D17}").status_code == 200
-
-
-def test_a_running_server_picks_up_changes_made_by_another_process(
-    client: TestClient, home: Path
-) -> None:
-    """Issue 13, defect 8: a running server never saw a new index or corpus."""
-    assert D17 in cited(client)
-    assert any(d["doc_no"] == D17 for d in client.get("/api/docs").json())
-    # another writer (here: `rag remove` in this process, not through this server)
-    remove(Settings(home=home, embedder="fake"), D17)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        docs = client.get("/api/docs").json()
-        if D17 not in cited(client) and all(d["doc_no"] != D17 for d in docs):
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the server still serves the removed document")
-    assert client.get("/api/health").json()["clauses"] == len(
-        (home / "index" / "clauses.jsonl").read_text("utf-8").splitlines()
-    )

@@ -8,7 +8,6 @@ own copy of the session's store (and fake index).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -198,22 +197,6 @@ def test_history_survives_the_store_round_trip_and_old_stores_still_load(
     assert old.history == [] and len(old.documents) == len(gone.documents)
     code, out, _ = run(home, "docs", "--history", "嘉政发〔2014〕87号")
     assert code == 0 and "no history recorded" in out
-
-
-def test_orphan_temp_files_of_dead_writers_are_cleaned_by_the_next_write(home: Path) -> None:
-    """Issue 13, defect 9: a temp store left by a killed ingest was never removed."""
-    dead = home / ".corpus-999999999-0123abcd.sqlite"  # a writer that is gone
-    dead.write_bytes(b"half a database")
-    legacy = home / ".corpus-k3j2h1g0.sqlite"  # named by the older code: no pid
-    legacy.write_bytes(b"half a database")
-    old = time.time() - 7200
-    os.utime(legacy, (old, old))
-    alive = home / f".corpus-{os.getpid()}-0123abcd.sqlite"  # a live writer's: kept
-    alive.write_bytes(b"being written")
-
-    code, _, err = run(home, "remove", D17)
-    assert code == 0, err
-    assert not dead.exists() and not legacy.exists() and alive.exists()
 
 
 def test_a_second_writer_waits_then_gives_up_with_one_line(home: Path) -> None:

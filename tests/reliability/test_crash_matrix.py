@@ -201,28 +201,6 @@ def test_a_killed_writer_leaves_a_serving_state_and_no_full_reembed(
     assert not list(versions.versions_root(home / "index").glob(".tmp-*"))
 
 
-def test_the_old_swaps_crash_leftover_is_restored_not_rebuilt(
-    homes: dict[str, Any], tmp_path: Path
-) -> None:
-    """The state the old two-rename swap left when killed between its renames: no
-    ``index``, the old copy at ``.index.old-<pid>-…`` and the new one at ``.index.tmp-…``.
-    `rag search` failed, `rag serve` refused to start and `rag index` re-embedded all."""
-    home = _copy(homes["before"]["legacy-index"], tmp_path / "home")
-    dead = 999_999_999
-    os.replace(home / "index", home / f".index.old-{dead}-0123abcd")
-    shutil.copytree(home / f".index.old-{dead}-0123abcd", home / f".index.tmp-{dead}-4567cdef")
-    assert not (home / "index").exists()
-
-    code, out, err = cli(home, "search", "药品 管理", "--json")
-    assert code == 0, err
-    assert "index restored" in err and json.loads(out)
-    assert State(settings(home)).assistant.index.manifest["n_clauses"] > 0
-    code, out, err = cli(home, "index")
-    assert code == 0, err
-    assert embedded(out) == MED06_CLAUSES  # only the clauses the old index lacked
-    assert sorted(p.name for p in home.iterdir() if p.name.startswith(".index")) == []
-
-
 def test_a_server_on_a_home_whose_writer_died_completes_the_change(
     homes: dict[str, Any], tmp_path: Path
 ) -> None:
