@@ -333,7 +333,7 @@ def test_clerk_uploads_previews_confirms_and_retires_a_document(
         page.wait_for_selector("#citizen-question textarea")
         assert not _doc_table_has(page, D17)
 
-        page.get_by_role("tab", name="文件管理").click()
+        page.get_by_role("tab", name="文档管理").click()
         confirm = page.locator("#manage-confirm")
         assert confirm.is_disabled()
         page.locator("#manage-file input[type=file]").set_input_files(str(MED06))
@@ -348,7 +348,7 @@ def test_clerk_uploads_previews_confirms_and_retires_a_document(
         assert "新嵌入 18 个条款" in page.locator("#manage-status").inner_text()
         assert _doc_table_has(page, D17)
 
-        page.get_by_role("tab", name="文件管理").click()
+        page.get_by_role("tab", name="文档管理").click()
         picker = page.locator("#manage-doc input")
         picker.click()
         picker.fill("17号")

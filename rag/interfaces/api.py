@@ -284,7 +284,22 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
         out["clauses"] = [_clause(c) for c in d.clauses]
         return out
 
-    @app.post("/api/docs", dependencies=guarded)
+    changes: dict[int | str, dict[str, Any]] = {
+        401: {"description": "missing or wrong X-API-Key (when RAG_API_KEY is set)"},
+        404: {"description": "no such document"},
+        503: {"description": "another writer is changing the corpus, or no usable index"},
+    }
+
+    @app.post(
+        "/api/docs",
+        dependencies=guarded,
+        responses={
+            **changes,
+            400: {"description": "not a file type the pipeline reads"},
+            413: {"description": f"over RAG_MAX_UPLOAD_MB ({settings.max_upload_mb:g} MB)"},
+            422: {"description": "no file, or a file that cannot be read or parsed"},
+        },
+    )
     def upload(
         file: Annotated[UploadFile, File(description="a policy file (.txt, .md …)")],
         confirm: Annotated[
@@ -314,7 +329,7 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
         out["index_note"] = outcome.index_note
         return out
 
-    @app.delete("/api/docs/{doc_no}", dependencies=guarded)
+    @app.delete("/api/docs/{doc_no}", dependencies=guarded, responses=changes)
     def retire(doc_no: str) -> dict[str, Any]:
         """Retire a document: it leaves the store and the index together."""
         from rag.index.lifecycle import remove
@@ -333,7 +348,7 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
             "index_note": outcome.index_note,
         }
 
-    @app.get("/api/docs/{doc_no}/history", dependencies=guarded)
+    @app.get("/api/docs/{doc_no}/history", dependencies=guarded, responses=changes)
     def history(doc_no: str) -> list[dict[str, Any]]:
         """What was ingested, replaced, removed (or status-set) for one document, and when."""
         from rag.ingest.changes import history_of

@@ -5,7 +5,7 @@ and the corpus are loaded lazily, once per process, through the API's :class:`St
 the web app and the HTTP API share them. User errors (:class:`RagError`) become a toast
 and a visible message in the page, never a stack trace.
 
-The page has three tabs:
+The page has four tabs:
 
 * 市民问答 — a chat; each answer carries its citations as chips (``<details>``) that open
   the clause text; follow-ups pass the earlier turns as history; 👍/👎 feedback.
@@ -13,7 +13,7 @@ The page has three tabs:
   words marked), a copy button and a viewer showing the whole document at the cited clause
   (repaired text beside the original source lines).
 * 文件 — the document list with a search box and the selected document's clause outline.
-* 文件管理 — for clerks (behind the login when ``RAG_API_KEY`` is set): upload a file, see
+* 文档管理 — for clerks (behind the login when ``RAG_API_KEY`` is set): upload a file, see
   what was parsed (文号, title, issuer, date, kind, validity, clause outline, what it
   replaces) before confirming; confirm (stores it and updates the index); retire a
   document; each document's history. The lists refresh after every change.
@@ -704,7 +704,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                         doutline = gr.HTML("<i>点击表格中的文件查看条款目录。</i>")
 
             # ---------------------------------------------------------------- clerks' files
-            with gr.Tab("文件管理", id="manage"):
+            with gr.Tab("文档管理", id="manage"):
                 gr.Markdown(
                     "上传政策文件：先查看解析结果，确认后才会导入并更新检索索引。"
                     "文号相同（或标题与发文机关相同）的已有文件会被替换。"
@@ -730,11 +730,11 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                             label="选择文件", choices=[], value=None, elem_id="manage-doc"
                         )
                         mretire = gr.Button("撤销该文件", variant="stop", elem_id="manage-retire")
-                        mhistory = gr.HTML(elem_id="manage-history")
                     with gr.Column(scale=3):
                         mpreview = gr.HTML(
                             "<i>上传文件后在此显示解析结果。</i>", elem_id="manage-preview"
                         )
+                        mhistory = gr.HTML(elem_id="manage-history")
 
         # ---------------------------------------------------------------- handlers
         def citizen_ask(q: str, recs: list[dict[str, Any]]) -> tuple[Any, ...]:
@@ -892,7 +892,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
         def clerk_check(request: gr.Request | None) -> None:
             # the login page guards the whole app when a key is set; refuse anyone else
             if settings.api_key and not getattr(request, "username", None):
-                raise InputError("文件管理需要登录（RAG_API_KEY）")
+                raise InputError("文档管理需要登录（RAG_API_KEY）")
 
         def refreshed(query: str) -> tuple[Any, ...]:
             st.refresh()
@@ -924,7 +924,9 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
             ready = result["status"] != "unchanged"
             return preview_html(result), gr.Button(interactive=ready), no_error()
 
-        mfile.change(manage_preview, [mfile], [mpreview, mconfirm, manage_err], **private)
+        # upload and clear are the user's actions; emptying the box after an import is not
+        mfile.upload(manage_preview, [mfile], [mpreview, mconfirm, manage_err], **private)
+        mfile.clear(manage_preview, [mfile], [mpreview, mconfirm, manage_err], **private)
 
         def manage_confirm(path: str | None, query: str, request: gr.Request) -> tuple[Any, ...]:
             from rag.index.lifecycle import add_upload
