@@ -1,7 +1,7 @@
 """Clerk document routes of the API (upload with preview and confirm, retire, history)
 and the server picking up a changed index or corpus without a restart.
 
-Each test runs on its own copy of the session's store and fake index.
+Each test runs on its own copy of a small store (four shipped documents) and fake index.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ QUERY = "医保基金使用常态化监管 飞行检查"
 
 
 @pytest.fixture()
-def home(tmp_path: Path, fake_home: Path) -> Path:
-    return shutil.copytree(fake_home, tmp_path / "home", symlinks=True)
+def home(tmp_path: Path, small_home: Path) -> Path:
+    return shutil.copytree(small_home, tmp_path / "home", symlinks=True)
 
 
 def make_client(home: Path, **kw: Any) -> TestClient:

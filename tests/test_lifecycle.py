@@ -2,7 +2,8 @@
 and retired with the index updated in the same step, history, the write lock, temp files.
 
 Real text throughout (the shipped corpus) and the FakeEmbedder; each test works on its
-own copy of the session's store (and fake index).
+own copy of the session's store, or of a small indexed one (every index update
+re-tokenises all clauses, so the small one keeps these tests fast).
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def home(tmp_path: Path, shipped_home: Path) -> Path:
 
 
 @pytest.fixture()
-def indexed(tmp_path: Path, fake_home: Path) -> Path:
-    """The shipped corpus with a fake-embedder index, copied (the index link is relative)."""
+def indexed(tmp_path: Path, small_home: Path) -> Path:
+    """Four shipped documents with a fake-embedder index, copied (the link is relative)."""
     h = tmp_path / "indexed"
-    shutil.copytree(fake_home, h, symlinks=True)
+    shutil.copytree(small_home, h, symlinks=True)
     return h
 
 

@@ -315,13 +315,13 @@ def _doc_table_has(page: Any, doc_no: str) -> bool:
 
 
 def test_clerk_uploads_previews_confirms_and_retires_a_document(
-    browser: Any, tmp_path_factory: pytest.TempPathFactory, fake_home: Path
+    browser: Any, tmp_path_factory: pytest.TempPathFactory, small_home: Path
 ) -> None:
     import shutil
 
     from rag.index.lifecycle import remove
 
-    home = shutil.copytree(fake_home, tmp_path_factory.mktemp("docs") / "home", symlinks=True)
+    home = shutil.copytree(small_home, tmp_path_factory.mktemp("docs") / "home", symlinks=True)
     settings = Settings(home=home, embedder="fake", reload_check_seconds=0)
     remove(settings, D17)  # so that uploading its file adds it
     url, server, thread = start_server(settings)

@@ -6,7 +6,7 @@ store and index agreeing — and doing the command again must embed only what ch
 The writer runs in a subprocess with ``RAG_FAULT=<point>`` (:mod:`rag.faults`), so it
 dies exactly like ``kill -9`` at that point; what follows runs in this process through
 the CLI. The home is small (three documents of the shipped corpus, FakeEmbedder) to keep
-the matrix fast: ~20 kills.
+the matrix fast: 14 kills.
 """
 
 from __future__ import annotations
@@ -44,19 +44,14 @@ D17 = "国办发〔2023〕17号"
 MED06_CLAUSES = 18
 runner = CliRunner()
 
-# (operation, point): every point an `ingest` with an index passes; the points of a
-# removal and of `rag index` where a crash could split the store from the index; the
-# move of an index made before versions
+# (operation, point): every point an `ingest` with an index passes; for a removal and
+# for `rag index` (the same commit), the points between the store and the index swap;
+# the move of an index made before versions
 INGEST = [p for p in POINTS if p != "index:legacy-moved"]
 CASES = (
     [("ingest", p) for p in INGEST]
-    + [
-        ("remove", p)
-        for p in ("store:tmp-written", "commit:journal-written", "commit:store-replaced")
-    ]
-    + [("remove", "commit:index-swapped")]
-    + [("index", p) for p in ("index:published", "commit:journal-written")]
-    + [("legacy-index", p) for p in ("index:legacy-moved", "commit:index-swapped")]
+    + [("remove", p) for p in ("store:tmp-written", "commit:store-replaced")]
+    + [("index", "commit:journal-written"), ("legacy-index", "index:legacy-moved")]
 )
 
 
@@ -183,10 +178,6 @@ def test_a_killed_writer_leaves_a_serving_state_and_no_full_reembed(
     assert now in (old, new)
     if op in ("ingest", "remove"):  # (`index` starts from a store ahead of its index)
         assert store_matches_index(home)
-    # and the server would start on it
-    state = State(settings(home))
-    assert len(state.assistant.index) == len(now[1]) and state.corpus.documents
-
     # doing it again embeds only the changed document's clauses, never everything
     code, out, err = cli(home, *ARGS[op])
     if op == "remove" and now == new:  # it was done: the document is gone
