@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from rag.index.lifecycle import remove
+from rag.interfaces.api import State
 from rag.interfaces.server import create_app
 from rag.settings import SHIPPED_CORPUS, Settings
 
@@ -142,3 +144,28 @@ def test_changing_documents_needs_the_key_when_one_is_set(home: Path) -> None:
         c.headers["X-API-Key"] = "s3cret"
         assert upload(c, MED06.name, MED06.read_bytes()).status_code == 200
         assert c.delete(f"/api/docs/{D17}").status_code == 200
+
+
+def test_in_flight_requests_finish_on_the_old_state_and_a_damaged_index_is_not_loaded(
+    home: Path,
+) -> None:
+
+    s = Settings(home=home, embedder="fake", reload_check_seconds=0)
+    st = State(s)
+    held = st.assistant  # what a request in flight holds
+    n, version = len(held.index), (home / "index").resolve()
+    remove(s, D17)
+    remove(s, "国家医疗保障局令第1号")  # two versions later, held's directory is deleted
+    st.refresh()
+    assert st.assistant is not held and len(st.assistant.index) < n
+    assert not version.exists()
+    hits = held.search("飞行检查", k=3)  # the old state still answers
+    assert hits and any(h.clause.doc_no == D17 for h in held.search(QUERY, k=20))
+
+    # a new version that cannot be loaded: the server keeps serving the one it has
+    current = st.assistant
+    remove(s, "余府发〔2012〕3号")
+    damaged = (home / "index").resolve() / "faiss.index"
+    damaged.write_bytes(damaged.read_bytes()[:-16])
+    st.refresh()
+    assert st.assistant is current and current.search("绿色建筑", k=3)
