@@ -5,14 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest index bench browser
+.PHONY: run test lint typecheck pytest index bench browser fonts
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, from the CPU wheel, so nothing pulls a CUDA build
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,ocr,scale]"
 	touch $(STAMP)
 
 # Build the corpus store and the index from the shipped corpus on first use, then serve.
@@ -34,7 +34,14 @@ browser:
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji) || \
 	    echo "chromium not installed: the browser test will be skipped"; }
 
-pytest: $(STAMP) browser
+# The format tests render PDF, Word and OFD fixtures with a CJK font: Debian's WenQuanYi
+# Zen Hei (TrueType outlines, quick to subset) or Noto CJK. Installed when missing and root.
+fonts:
+	@test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq fonts-wqy-zenhei fonts-noto-cjk) || \
+	    echo "no CJK font installed: the format tests will be skipped"; }
+
+pytest: $(STAMP) browser fonts
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test: lint typecheck pytest

@@ -109,7 +109,7 @@ KNOWN_SPOTS = [
     ("材料也此", "材料〔此"),  # a bracketed note (repaired since the layout cue)
     ("材料 也此", "材料 〔此"),
     ("办法页遥", "办法〕。"),
-    # known failures at the time of writing
+    # failures when this list was written; the 敬老院/护理院 ones are repaired since issue 14
     ("敬老院转型", "敬老院转型"),
     ("护理院出入院标准", "护理院出入院标准"),
     ("护理院袁", "护理院，"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -29,10 +31,14 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def friendly(fn: F) -> F:
-    """Turn a ``RagError`` (or a broken pipe) into one line on stderr and exit 1."""
+    """Turn a ``RagError`` (or a broken pipe) into one line on stderr and exit 1, and a
+    text argument that is not UTF-8 into one line and exit 2 (a usage error)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bad = _not_utf8(kwargs)
+        if bad:
+            _fail(f"argument {bad} is not valid UTF-8", 2)
         try:
             return fn(*args, **kwargs)
         except RagError as e:
@@ -43,6 +49,19 @@ def friendly(fn: F) -> F:
             _fail("interrupted", 130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _not_utf8(kwargs: dict[str, Any]) -> str:
+    """The name of a text argument that came as invalid UTF-8, else ``""``.
+
+    Python keeps such bytes of ``argv`` as lone surrogates. A ``Path`` may hold them (a
+    legal file name); a question or document number may not.
+    """
+    for name, value in kwargs.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and _SURROGATE.search(v) for v in values):
+            return name.upper()
+    return ""
 
 
 def _settings() -> Settings:
@@ -69,7 +88,10 @@ def _print_json(obj: Any) -> None:
 @app.command()
 @friendly
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="files to add (.txt/.md)")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="files to add (.txt .md .pdf .docx .html .ofd)"),
+    ] = None,
     no_index: Annotated[
         bool, typer.Option("--no-index", help="change the store only, not the index")
     ] = False,
@@ -85,13 +107,16 @@ def ingest(
 
     from rag.index.lifecycle import ingest_files
     from rag.ingest.pipeline import shipped_files
+    from rag.ingest.source import check_suffix
+    from rag.ingest.store import SCHEMA_VERSION
     from rag.settings import SHIPPED_CORPUS
 
     s = _settings()
+    if s.ocr not in ("auto", "off"):
+        raise RagError(f"RAG_OCR must be auto or off, not {s.ocr!r}")
     files = list(paths) if paths else shipped_files(SHIPPED_CORPUS)
     for p in files:
-        if p.suffix not in (".txt", ".md"):
-            raise RagError(f"{p}: only .txt and .md files can be ingested")
+        check_suffix(p)
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("ingest", total=len(files))
@@ -111,6 +136,11 @@ def ingest(
             on_wait=lambda m: err.print(m, markup=False, highlight=False),
             on_file=parsed,
             progress=True,
+        )
+    if outcome.upgraded_from is not None:
+        typer.echo(
+            f"store upgraded from format {outcome.upgraded_from} to {SCHEMA_VERSION}"
+            + (": validity read from the stored texts" if outcome.upgraded_from < 2 else "")
         )
     failed = 0
     for sm in summaries:
@@ -185,11 +215,12 @@ def remove(
 @app.command()
 @friendly
 def clean(file: Path) -> None:
-    """Print the repaired text of one file to stdout."""
+    """Print the repaired text of one file to stdout (any type `rag ingest` reads)."""
     from rag.ingest.clean import repair_text
-    from rag.ingest.source import read_text
+    from rag.ingest.source import read_source
 
-    sys.stdout.write(repair_text(read_text(file)))
+    s = _settings()
+    sys.stdout.write(repair_text(read_source(file, max_bytes=s.max_file_bytes, ocr=s.ocr).text))
 
 
 @app.command()
@@ -200,23 +231,57 @@ def docs(
         str | None,
         typer.Option("--history", metavar="DOC", help="what was ingested, replaced, removed"),
     ] = None,
+    set_status: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--set-status",
+            metavar="DOC STATUS",
+            help="set a document's status by hand (现行有效, 尚未施行, 已过有效期, 已被废止, "
+            "未注明; auto = as its text says)",
+        ),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="why (with --set-status)")] = "",
 ) -> None:
-    """List documents, or the history of one (--history DOC: 文号 or title)."""
+    """List documents with each one's status as of RAG_AS_OF (default today), or the
+    history of one (--history DOC: 文号 or title)."""
     from rag.ingest import store
 
-    corpus = store.load(_settings().corpus_db)
+    s = _settings()
+    as_of = s.as_of_date
+    corpus = store.load(s.corpus_db)
     if history is not None:
         _print_history(corpus, history, as_json)
         return
     if not corpus.documents:
         raise RagError("the corpus store is empty: run `rag ingest` first")
+    if set_status is not None:
+        _set_status(s, corpus, *set_status, note=note)
+        return
+    if note:
+        raise RagError("--note goes with --set-status")
     if as_json:
-        _print_json([d.to_json() for d in corpus.documents])
+        _print_json([d.to_json(as_of) for d in corpus.documents])
         return
     for d in corpus.documents:
         flag = "" if d.printed else "  [listed, not printed]"
         no = d.doc_no or "(无文号)"
-        typer.echo(f"{no}\t{d.date or '-'}\t{len(d.clauses):>3} clauses\t{d.title}{flag}")
+        status = d.status_on(as_of) + ("*" if d.status_mark else "")
+        typer.echo(f"{no}\t{d.date or '-'}\t{len(d.clauses):>3} clauses\t{status}\t{d.title}{flag}")
+
+
+def _set_status(s: Settings, corpus: Any, doc: str, status: str, *, note: str) -> None:
+    """Record a status set by hand (kept with all earlier ones, and in the history)."""
+    from rag.index.lifecycle import set_status
+
+    d = set_status(s, doc, status, note, actor="cli", on_wait=_say_err)
+    now = d.status_on(s.as_of_date)
+    mark = d.status_mark
+    how = (
+        "set by hand"
+        if mark is not None and mark.status
+        else "as its text says; the hand-set status is cleared"
+    )
+    typer.echo(f"{d.key}: {now} ({how})")
 
 
 def _print_history(corpus: Any, doc: str, as_json: bool) -> None:
@@ -253,12 +318,14 @@ def show(
     doc = find_document(corpus, doc_no)
     if clause is None:
         if as_json:
-            out = doc.to_json()
+            out = doc.to_json(_settings().as_of_date)
             out["clauses"] = [_clause_json(c) for c in doc.clauses]
             _print_json(out)
             return
         typer.echo(f"{doc.doc_no} 《{doc.title}》" if doc.doc_no else f"《{doc.title}》")
         typer.echo(f"{doc.issuer}  {doc.date}  source {doc.span or doc.source}")
+        for line in _validity_lines(doc, _settings().as_of_date):
+            typer.echo(line)
         if not doc.printed:
             typer.echo("(listed on a contents page, not printed in the issue)")
         for c in doc.clauses:
@@ -277,16 +344,65 @@ def show(
         typer.echo(c.text)
 
 
+def _validity_lines(doc: Any, as_of: Any) -> list[str]:
+    """What `rag show` prints of a document's validity."""
+    v = doc.validity_json(as_of)
+
+    def refs(rs: list[dict[str, Any]]) -> str:
+        out = []
+        for r in rs:
+            title = f"《{r['title']}》" if r["title"] else ""
+            name = " ".join(x for x in (r["doc_no"], title) if x)
+            extra = "; ".join(x for x in (r.get("partial", ""), r.get("effective", "")) if x)
+            out.append(f"{name} ({extra})" if extra else name)
+        return "; ".join(out) or "-"
+
+    status = v["status"]
+    if v["status_by_hand"]:
+        note = f": {v['status_note']}" if v.get("status_note") else ""
+        status += f" (set by hand {v['status_set_at']}{note})"
+    lines = [
+        f"status {status} as of {v['status_as_of']}",
+        f"effective {v['effective'] or '-'}  expires {v['expires'] or '-'}  "
+        f"trial {'yes' if v['trial'] else 'no'}",
+        f"supersedes {refs(v['supersedes'])}",
+        f"superseded by {refs(v['superseded_by'])}",
+    ]
+    lines += [f"  read from: {e}" for e in v["validity_evidence"]]
+    return lines
+
+
 @app.command()
 @friendly
 def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed everything")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="embed in N processes (or Ray actors)")
+    ] = 1,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="embed as a Ray Data job (local Ray, or RAY_ADDRESS)"),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster to use (auto, ray://host:10001)"),
+    ] = None,
 ) -> None:
     """Build or update the search index from the corpus store."""
+    import os
+
     from rag.index.lifecycle import reindex
 
     s = _settings()
-    outcome = reindex(s, rebuild=rebuild, on_wait=_say_err)
+    outcome = reindex(
+        s,
+        rebuild=rebuild,
+        on_wait=_say_err,
+        workers=workers,
+        ray_address=(ray_address or os.environ.get("RAY_ADDRESS") or "local")
+        if ray or ray_address
+        else None,
+    )
     for note in outcome.recovered:
         typer.echo(f"note: {note}")
     typer.echo(outcome.index_line())
@@ -348,7 +464,10 @@ def _print_answer(ans: Any) -> None:
         typer.echo("\n参考条款：" if ans.refused else "\n引用：")
     for i, c in enumerate(ans.citations, 1):
         head = f"{c.doc_no} {c.clause}" if c.doc_no else f"{c.clause}"
-        typer.echo(f"[{i}] {head} 《{c.title}》")
+        when = "  ".join(x for x in (c.date, c.status) if x)
+        typer.echo(f"[{i}] {head} 《{c.title}》" + (f"  ({when})" if when else ""))
+        if c.warning:
+            typer.echo(f"    ⚠ {c.warning}")
         typer.echo(f"    {c.text}")
 
 
@@ -386,6 +505,27 @@ def ask(
         _print_json(ans.to_json())
     else:
         _print_answer(ans)
+
+
+@app.command()
+@friendly
+def train(
+    gold: Annotated[
+        list[Path] | None,
+        typer.Option("--gold", help="gold sets (default: dev, the held-out and hotline1 sets)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="weights file")] = None,
+) -> None:
+    """Train the decision models with leave-one-set-out cross-validation."""
+    from rag.answer.decide import WEIGHTS_FILE
+    from rag.answer.service import Assistant
+    from rag.eval.train import TRAIN_SETS
+    from rag.eval.train import train as run_train
+
+    s = _settings().model_copy(update={"answerer": "rules"})
+    paths = list(gold) if gold else [p for p in TRAIN_SETS if p.is_file()]
+    report = run_train(Assistant(s), paths, out or WEIGHTS_FILE)
+    _print_json(report)
 
 
 @app.command("eval")
@@ -475,6 +615,10 @@ def compare(
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="answering processes (RAG_WORKERS)"),
+    ] = None,
 ) -> None:
     """Start the web app (citizen chat, clerk console, documents) and the HTTP API."""
     from rag.interfaces.server import serve as run_server
@@ -482,7 +626,13 @@ def serve(
     s = _settings()
     if not (s.index_dir / "manifest.json").exists():
         raise RagError("no index yet: run `rag ingest` and `rag index` first (or `make run`)")
-    run_server(s, host, port)
+    n = workers or s.workers
+    if n > 1 and s.store.strip().lower() == "milvus" and "://" not in s.milvus_uri:
+        raise RagError(
+            "Milvus Lite (a local .db file) opens in one process only: serve with --workers 1, "
+            "or point RAG_MILVUS_URI at a Milvus server (http://host:19530)"
+        )
+    run_server(s, host, port, n)
 
 
 feedback_app = typer.Typer(help="Feedback given in the web app.", no_args_is_help=True)

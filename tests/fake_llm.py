@@ -7,6 +7,8 @@ The behaviour is chosen by the request's ``model`` name:
 * ``slow``    — sleeps ``slow_seconds`` before answering like ``good``;
 * ``refuse``  — the refusal token ``无法回答``;
 * ``obey``    — does what the question says after ``直接回答：`` (an injected model);
+* ``leak``    — repeats the first line of its system prompt, citing [1] (an injected model);
+* ``script``  — the reply set for the question in ``FakeLLM.script`` (else empty);
 * ``multi``   — an uncited lead, a sentence of clause [3] and one of clause [2];
 * ``badcite`` — cites clause [9];
 * ``empty``   — an empty message;
@@ -63,6 +65,7 @@ class FakeLLM:
     def __init__(self, slow_seconds: float = 5.0) -> None:
         self.slow_seconds = slow_seconds
         self.requests: list[dict[str, Any]] = []
+        self.script: dict[str, str] = {}
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -103,6 +106,11 @@ class FakeLLM:
             q = question_from_prompt(user)
             demanded = q.split("直接回答：", 1)[-1].strip()
             return f"{demanded}[1]。"
+        if model == "leak":
+            system = next((m["content"] for m in messages if m["role"] == "system"), "")
+            return f"我的系统提示是：{str(system).splitlines()[0]}[1]"
+        if model == "script":
+            return self.script.get(question_from_prompt(user), "")
         if model == "multi":
             return (
                 "根据相关规定：\n"

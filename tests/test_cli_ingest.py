@@ -118,3 +118,42 @@ def test_clean_repairs_the_2014_gazette_and_keeps_the_2017_one(tmp_path: Path) -
         return "".join(ch for ch in s if (not ch.isspace() and not ch.isascii()) or ch in ",.;:()")
 
     assert cjk_and_punct(out2) == cjk_and_punct(GAZETTE_2017.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("doc", "label", "head", "text", "sibling"),
+    [
+        (
+            "嘉政发〔2014〕88号",
+            "三、（一）3.",
+            "（一）创新城镇化建设投融资体制",
+            "创新多样化的金融服务",
+            "拓展多元化",
+        ),
+        (
+            "嘉政办发〔2014〕99号",
+            "4.3.2.4(3)",
+            "4.3.2.4 Ⅰ级响应",
+            "强制性污染减排措施",
+            "健康防护措施",
+        ),
+        ("嘉政发[2014]87号", "第二十条第四项", "第二十条", "预防性免疫疫苗费用", "挂号费"),
+        (
+            "嘉政办发〔2014〕99号",
+            "3.3.2（1）",
+            "3.3 预警启动与发布",
+            "市级预警由市指挥部发布",
+            "县（市、区）预警发布",
+        ),
+    ],
+)
+def test_show_finds_items_nested_in_a_clause(
+    home: Path, doc: str, label: str, head: str, text: str, sibling: str
+) -> None:
+    # Retrieval keeps the clause as its unit; `rag show` reaches the items inside it.
+    code, out, err = run(home, "show", doc, label)
+    assert code == 0, err
+    first, context, *body = out.splitlines()
+    assert "003_0e8310ee3ea63b6f.txt:" in first  # the span of the clause holding it
+    assert head in context
+    assert text in "".join(body) and sibling not in "".join(body)

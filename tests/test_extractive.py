@@ -9,11 +9,11 @@ from rag.answer.extractive import (
     ExtractiveAnswerer,
     Scored,
     analyse,
-    answer_units,
     has_figure_of,
 )
 from rag.answer.service import Assistant, merge_answers, split_parts
 from rag.ingest.store import Corpus
+from rag.ingest.units import answer_units
 from rag.models import Answer, Citation, Clause, Hit
 from rag.retrieve.refs import ReferenceLookup
 

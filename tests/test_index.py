@@ -160,6 +160,7 @@ def test_build_load_round_trip(tmp_path: Path) -> None:
     assert rep.full and rep.faiss_kind == "flat" and rep.seconds >= 0
     names = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()}
     assert {"manifest.json", "clauses.jsonl", "vectors.npy", "faiss.index"} <= names
+    assert {"units.jsonl", "unit_vectors.npy", "units.faiss"} <= names
     assert any(n.startswith("bm25/") for n in names)
     assert not any(n.endswith((".pkl", ".pickle")) for n in names)
     for n in names:
@@ -187,11 +188,14 @@ def test_build_load_round_trip(tmp_path: Path) -> None:
 def test_incremental_build_embeds_only_new_clauses(tmp_path: Path) -> None:
     emb = CountingEmbedder()
     d, _, rep1 = _build(tmp_path, make_clauses(), emb)
-    assert emb.n_passages == 6 and rep1.n_embedded == 6
+    # every clause here is one sentence: one answer unit each, embedded on its own too
+    assert rep1.n_units == 6 and rep1.n_units_embedded == 6
+    assert emb.n_passages == 12 and rep1.n_embedded == 6
     more = make_clauses() + make_clauses(EXTRA, start=len(ARTICLES))
     rep2 = build_index(more, emb, d, progress=False, documents=DOCS)
     assert (rep2.n_total, rep2.n_embedded, rep2.n_reused) == (8, 2, 6)
-    assert emb.n_passages == 8 and not rep2.full
+    assert emb.n_passages == 12 + 2 + rep2.n_units_embedded and not rep2.full
+    assert rep2.n_units_embedded == rep2.n_units - 6  # only the new clauses' units
     li = load_index(d, emb.name)
     assert len(li) == 8
     fresh = FakeEmbedder().embed_passages([embed_text(c) for c in more])

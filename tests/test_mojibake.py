@@ -28,9 +28,10 @@ CLEAN = "000_d3b6ddc9e5e8e6fc.txt"
 MOJIBAKE = "003_0e8310ee3ea63b6f.txt"
 EXTERNAL = sorted((CORPUS / "external").iterdir())
 
-# Measured by bench/repair_residual.py: 9 edits held out (000 not in the statistics),
-# 0 in sample, 270 for the blind table, over 60440 scored characters.
-HELD_OUT_MAX = 20
+# Measured by bench/repair_residual.py: 5 edits held out (000 not in the statistics; 9
+# before the cues against 院 read as a colon), 0 in sample, 270 for the blind table, over
+# 60440 scored characters. Issue 14 asks for at most 10.
+HELD_OUT_MAX = 6
 IN_SAMPLE_MAX = 10
 
 
@@ -173,6 +174,44 @@ def test_punctuation_next_to_names(repaired_003: str) -> None:
     assert "组长：梁群" in repaired_003
     # 梅尧臣 is in jieba's dictionary; 赵树梅尧柴永强 is still two names.
     assert "赵树梅、柴永强" in repaired_003
+
+
+def test_institutions_ending_in_yuan_are_not_colons(repaired_003: str) -> None:
+    # 嘉政发〔2014〕86号: 院 (the colon's image) ends 敬老院, 护理院 and 出入院 here.
+    flat = re.sub(r"\s", "", repaired_003)
+    assert "镇（街道）敬老院转型为护理型养老机构" in flat
+    assert "转型为养老护理院，引导镇（街道）卫" in flat
+    assert "完善老年护理院出入院标准" in flat
+    # and the colons of the same file stay colons
+    assert flat.count("组长：") > 50 and "提出如下意见：" in flat
+
+
+def test_colon_cues_in_short_texts() -> None:
+    for text in (
+        "推进嘉兴市妇幼保健院（市妇女儿童医院）建设。",  # a parenthetical, not "：（一）"
+        "完善老年护理院出入院标准，在医保配套政策上予以支持。",  # two colons in one clause
+        "鼓励部分二级医院转型为老年护理院，引导卫生院发展。",  # no "：，"
+    ):
+        assert repair(corrupt(text)) == text, text
+    assert repair(corrupt("具体要求如下：（一）加强领导。")) == "具体要求如下：（一）加强领导。"
+
+
+def test_roman_numeral_levels(repaired_003: str) -> None:
+    # 嘉政办发〔2014〕99号 grades its emergency responses Ⅳ…Ⅰ; 芋 is the image of Ⅲ.
+    flat = re.sub(r"\s", "", repaired_003)
+    for n, color in zip("ⅠⅡⅢⅣ", ("红色", "橙色", "黄色", "蓝色"), strict=True):
+        assert f"发布{color}预警，启动{n}级应急响应" in flat
+        assert f"{n}级响应" in flat
+    assert "芋级" not in flat and "郁级" not in flat
+    assert "区域" in flat and "待遇" in flat  # the same images as words
+    assert repair("加强区域级应急联动，提高待遇水平遥") == "加强区域级应急联动，提高待遇水平。"
+
+
+def test_heading_brackets_of_the_other_shift(repaired_003: str) -> None:
+    assert "【市政府人事任免】（2014年 8月、12月份）" in repaired_003
+    assert "穴" not in repaired_003 and "雪" not in repaired_003
+    text = "他在雪地里找到一个洞穴袁雪很大遥"
+    assert repair(text) == "他在雪地里找到一个洞穴，雪很大。"
 
 
 def test_bracketed_notes(source_003: str, repaired_003: str) -> None:

@@ -101,7 +101,8 @@ def test_near_paraphrase_found_by_dense(built) -> None:
     r = Retriever(li, emb, bm25_weight=0.0)
     hits = r.search("参保人员不能转卖药品或者接受返还的现金", k=3)
     assert labels(hits)[0] == ("医疗", "第十九条")
-    assert hits[0].sources == ["dense"]
+    # found by its clause vector and by the vector of its best answer unit
+    assert hits[0].sources == ["dense", "units"]
     detailed = r.search_detailed("医疗保障基金专款专用，不得侵占挪用", k=1)[0]
     assert detailed.hit.clause.label == "第二十一条"
     assert detailed.dense_score is not None and 0.5 < detailed.dense_score <= 1.0001
@@ -112,7 +113,7 @@ def test_hybrid_scores_sources_and_order(built) -> None:
     li, emb = built
     hits = Retriever(li, emb).search("住院医疗费用起付标准以上由统筹基金支付", k=5)
     assert labels(hits)[0] == ("嘉兴", "第十四条")
-    assert hits[0].sources == ["dense", "bm25"]
+    assert hits[0].sources == ["dense", "bm25", "units"]
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert scores[-1] > 0 and scores[0] <= 1.0

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.answer.figures import figures, normalize
+from rag.answer.estimate import ESTIMATE_HEAD
 from rag.answer.service import Assistant, Turn
 from rag.cli import app
 from rag.eval.gold import read_gold
+from rag.ingest.figures import figures, normalize
 from rag.ingest.store import Corpus
 from rag.settings import PROJECT_ROOT
 
@@ -141,8 +142,12 @@ def test_batch_keeps_ids_and_order(real_home: Path, tmp_path: Path) -> None:
 
 
 # What an answer line may begin with besides quoted text: the lead naming the source
-# ("根据《…》（文号 条）："), or the category of a case-by-case line ("职工医保：").
-_LEAD = re.compile(r"^(根据《[^\n]*?》(（[^（）\n]*）)?|根据[^\n：]*?|[^\s：]{2,8}医保)：")
+# ("根据《…》（文号 条）："), the category of a case-by-case line ("职工医保："), the
+# heads of the direct line and the quotes ("按规定不可以：", "可以：", "依据："), or the
+# "；" joining two quoted segments of the direct line.
+_LEAD = re.compile(
+    r"^(；|(根据《[^\n]*?》(（[^（）\n]*）)?|根据[^\n：]*?|[^\s：]{2,8}医保|按规定不可以|可以|依据)：)"
+)
 
 
 def test_every_dev_answer_quotes_its_citations_and_their_figures(
@@ -155,13 +160,15 @@ def test_every_dev_answer_quotes_its_citations_and_their_figures(
         ans = real_assistant.ask(item.question)
         if ans.refused:
             continue
-        for line in ans.answer.split("\n"):
+        # a worked estimate's figures are derived from cited parameters, not quoted
+        quoted_part = ans.answer.split(ESTIMATE_HEAD, 1)[0]
+        for line in quoted_part.split("\n"):
             for sent, n in re.findall(r"(.+?)\[(\d+)\]", _LEAD.sub("", line)):
                 quoted = _LEAD.sub("", sent.strip())
                 assert quoted in ans.citations[int(n) - 1].text, (item.id, quoted)
                 checked += 1
         pool = normalize("".join(c.text + c.doc_no + c.clause + c.title for c in ans.citations))
-        for f in figures(re.sub(r"\[\d+\]", "", ans.answer)):
+        for f in figures(re.sub(r"\[\d+\]", "", quoted_part)):
             assert f in pool, (item.id, f)
     assert checked > 300
 

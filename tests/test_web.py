@@ -33,3 +33,23 @@ def test_citizens_see_the_chinese_notes_and_clerks_all() -> None:
     assert "分情况作答" in clerk and "figure 3人 not in cited clauses" in clerk
     # "understood as" is shown as the rewritten question, not as a raw note
     assert "understood as" not in citizen and "门诊报销" in citizen
+
+
+def test_citations_show_date_status_and_warning() -> None:
+    cite = {
+        "doc_no": "嘉政发〔2014〕87号",
+        "clause": "第二十六条",
+        "title": "嘉兴市人民政府关于印发嘉兴市职工基本医疗保险暂行办法的通知",
+        "text": "第二十六条 …暂定为20万元。",
+        "score": 0.5,
+        "date": "2014-12-24",
+        "status": "已被废止",
+        "warning": "该文件已于2017年1月1日被嘉政发〔2016〕120号废止，请以现行文件为准",
+        "label": "嘉政发〔2014〕87号 第二十六条",
+        "context": "",
+        "source": "",
+    }
+    rec = {**REC, "citations": [cite], "notes": []}
+    for html_out in (chat_answer(rec), clerk_answer_md(rec)):
+        assert "2014-12-24 · 已被废止" in html_out
+        assert "⚠ 该文件已于2017年1月1日被嘉政发〔2016〕120号废止" in html_out

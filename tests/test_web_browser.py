@@ -173,7 +173,10 @@ def test_citizen_asks_opens_a_citation_and_gives_feedback(
 
     # a follow-up passes the history: it is understood with the first question
     ask_citizen(page, "那女职工呢？", 1)
-    assert "按“" in chat.locator(".answer-note").last.inner_text()
+    notes = chat.locator(".answer-note").all_inner_texts()
+    assert any("按“" in n for n in notes)  # only the follow-up is rewritten
+    # the citations' validity warning is shown to citizens too
+    assert "嘉政发〔2014〕87号：该文件为2014年暂行办法，请以现行政策为准" in notes
 
     # the thumbs on each answer store feedback too (here: the first answer is wrong)
     chat.get_by_role("button", name=re.compile("^(Dislike|踩)$")).first.click()

@@ -33,23 +33,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.answer.categories import AXES, Category, mentioned, named
-from rag.answer.figures import figures
+from rag.index.lexicon import question_words
 from rag.index.tokenize import PolicyTokenizer, get_tokenizer
 from rag.ingest.docno import find_doc_nos
+from rag.ingest.figures import figures
+from rag.ingest.units import answer_units
 from rag.models import Answer, Citation, Hit
 from rag.retrieve.query import PLACES, load_synonyms
 
-# Words in nearly every question, or question/colloquial words: say nothing about
-# which clause answers.
-_GENERIC = frozenset(
-    """
-    规定 政策 文件 办法 条例 有关 相关 情况 问题 要求 具体 按照 根据 规定的 内容 哪些 多少 怎么
-    如何 可以 需要 是否 什么 嘉兴 嘉兴市 本市 我市 现在 目前 时候 时间 多长 多长时间 长时间 多久
-    一下 一点 多一点 会不会 不会 能不能 不能 没有 有没有 自己 别人 以后 之后 之前 时候 分别 一样
-    怎样 哪里 哪个 哪几个 哪几 几种 几个 多少钱 一般 主要 直接 还是 或者 需要 满足 条件 医保 报销
-    能否 标准 才能
-    """.split()
-)
 # Parts of speech of a question's frame rather than its topic: adverbs, numerals and
 # measure words, time and direction words, pronouns, function words, person names
 # (jieba tags colloquial fragments such as 段时间 as names).
@@ -184,69 +175,6 @@ class Scored:
     before: str = ""
 
 
-_ITEM_START = re.compile(
-    r"^\s*([（(][一二三四五六七八九十\d]+[）)]|\d+[.、．]|[①-⑳]|[一二三四五六七八九十]+是)"
-)
-
-# "…主要包括两类：一是…；" opens a list inside a sentence
-_LIST_OPENS = re.compile(r"[：:]\s*(（[一二三四五六七八九十\d]+）|\(\d+\)|\d+[.、．]|[①-⑳]|一是)")
-
-
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence: split after 。；！？ and at line breaks."""
-    spans = []
-    start = 0
-    for m in re.finditer(r"[。；！？]|\n+", text):
-        end = m.end() if m.group(0)[0] != "\n" else m.start()
-        if text[start:end].strip():
-            spans.append((start, end))
-        start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return spans
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a clause, split after 。；！？ and at line breaks."""
-    return [text[a:b].strip() for a, b in _sentence_spans(text)]
-
-
-def answer_units(text: str, max_chars: int = 320) -> list[str]:
-    """Sentences grouped so that none is cut from what it needs to be read alone.
-
-    A lead-in ending with "：" ("对有下列情形的随军家属不予安置：", or "主要包括两类：一是…；")
-    keeps the items that follow it; a condition ending in "的；" keeps the sentence that
-    says what follows from it ("…造成医疗保障基金损失的；处骗取金额2倍以上5倍以下的罚款");
-    a bare heading ("专栏11:全民质量素养提升工程") keeps the sentence after it.
-    Each unit is a verbatim slice of the clause text.
-    """
-    units: list[tuple[int, int]] = []
-    open_list = False
-    for a, b in _sentence_spans(text):
-        sent = text[a:b].strip()
-        last = text[units[-1][0] : units[-1][1]].strip() if units else ""
-        if (
-            units
-            and (
-                (open_list and _ITEM_START.match(sent))
-                or (last.endswith(("：", ":")) and not open_list)
-                or (last.endswith("的；") and not _ITEM_START.match(sent))
-                or (len(last) < 24 and not last.endswith(("。", "；", "！", "？")))
-                # an item's short title: "(一)综合交通投资。" heads the sentence after it
-                or (len(last) < 24 and _ITEM_START.match(last) and not _ITEM_START.match(sent))
-            )
-            and len(last) + len(sent) <= max_chars
-        ):
-            units[-1] = (units[-1][0], b)
-        else:
-            units.append((a, b))
-        if sent.endswith(("：", ":")) or _LIST_OPENS.search(sent):
-            open_list = True
-        elif not _ITEM_START.match(sent):
-            open_list = False
-    return [text[a:b].strip() for a, b in units]
-
-
 def _telling(word: str, pos: str) -> bool:
     """Whether a question word of this part of speech tells the story rather than the
     topic (a set phrase, a place word, a verb with a result or direction)."""
@@ -376,8 +304,12 @@ class ExtractiveAnswerer:
         whole_clause: int = 300,
         focus_share: float = 0.6,
         corpus: Sequence[str] = (),
+        home: str = "嘉兴",
     ) -> None:
         self.tok = tokenizer or get_tokenizer()
+        # words in nearly every question, or of its frame, say nothing about which clause
+        # answers (index/question_words.txt); nor does the region served (RAG_HOME_REGION)
+        self.generic = question_words() | ({home, f"{home}市"} if home else set())
         # clause texts of the index: how rare a question word is across the corpus
         self._corpus = [re.sub(r"\s+", "", t) for t in corpus]
         self._idf: dict[str, float] = {}
@@ -406,7 +338,7 @@ class ExtractiveAnswerer:
             for w, pos in self.tok.tagged(q)
             if len(w) >= 2
             and not pos.startswith(_FRAME_POS)
-            and w not in _GENERIC
+            and w not in self.generic
             and (places or w not in PLACES)
             and not re.fullmatch(r"[\d.%]+", w)
             and not (_telling(w, pos) and self._unheard(w))

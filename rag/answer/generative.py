@@ -6,11 +6,15 @@ answer from the numbered clauses; the verifier then checks it sentence by senten
 * a sentence without a citation is dropped (and noted);
 * every cited number must be one of the clauses shown (``1..len(hits)``);
 * every figure of a sentence (amount, percentage, duration, date, in the normal
-  form of :func:`rag.answer.figures.figures`) must occur in one of the clauses the
-  sentence cites.
+  form of :func:`rag.ingest.figures.figures`) must occur in one of the clauses the
+  sentence cites;
+* a sentence the clauses it cites do not support (its content words, sweeping words
+  and negations, see :mod:`rag.answer.support`) is dropped (and noted), so a claim
+  an injected instruction made the model write ("医保已全面取消……[1]") is not shown.
 
 An invalid citation or an unsupported figure rejects the whole answer, so a figure
-that is not in a cited clause never reaches the user. Citations are built from the
+that is not in a cited clause never reaches the user; when every sentence is dropped
+the answer is rejected too. Citations are built from the
 clause metadata of the cited hits, never from model text, and the ``[n]`` markers are
 renumbered to the citations actually used. Whenever the endpoint is not configured,
 down, slow, returns an error or an unusable answer, the extractive answer is shown
@@ -27,9 +31,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer.figures import cn_number, figures, normalize
 from rag.answer.prompt import REFUSAL_TOKEN, build_prompt, prompt_inputs
+from rag.answer.support import MIN_COVERAGE, clause_text, support
 from rag.errors import LLMError
+from rag.ingest.figures import cn_number, figures, normalize
 from rag.models import Answer, Citation, Hit
 from rag.settings import Settings
 
@@ -84,7 +89,7 @@ class Verdict:
 
 # -- figures ----------------------------------------------------------------------------
 def prenormalize(text: str) -> str:
-    """Forms :func:`rag.answer.figures.normalize` does not handle, made comparable.
+    """Forms :func:`rag.ingest.figures.normalize` does not handle, made comparable.
 
     ``第三十八条`` → ``第38条``, ``百分之五点五`` → ``5.5%``, ``1.5万元`` → ``15000元``,
     ``30天`` → ``30日``. Applied to both the answer and the clauses before figures are
@@ -142,15 +147,18 @@ def has_figure(pool: str, fig: str) -> bool:
     return False
 
 
-def clause_pool(hit: Hit) -> str:
-    """Everything a figure of the answer may legitimately come from for one hit.
-
-    The clause text plus its 文号, label, title and headings (an answer may repeat
-    ``国务院令第735号`` or ``第二十九条``), prenormalised.
-    """
+def clause_source(hit: Hit) -> str:
+    """The clause text plus its 文号, label, title and headings (an answer may repeat
+    ``国务院令第735号`` or ``第二十九条``)."""
     c = hit.clause
     meta = " ".join([c.doc_no, c.label, c.doc_title, c.part_title, *c.headings])
-    return prenormalize(f"{c.text}\n{meta}")
+    return f"{c.text}\n{meta}"
+
+
+def clause_pool(hit: Hit) -> str:
+    """Everything a figure of the answer may legitimately come from for one hit:
+    :func:`clause_source`, prenormalised."""
+    return prenormalize(clause_source(hit))
 
 
 # -- verifier ---------------------------------------------------------------------------
@@ -196,12 +204,14 @@ def _short(s: str, n: int = 30) -> str:
     return s if len(s) <= n else s[:n] + "…"
 
 
-def verify(text: str, hits: list[Hit]) -> Verdict:
+def verify(text: str, hits: list[Hit], min_support: float = MIN_COVERAGE) -> Verdict:
     """Check the model's answer against the clauses it cites.
 
     Args:
         text: The model's raw answer.
         hits: The clauses shown to the model, numbered from 1.
+        min_support: Share of a sentence's content words its cited clauses must hold
+            (:func:`rag.answer.support.support`).
 
     Returns:
         A :class:`Verdict`: ``ok`` with the renumbered answer, ``refused``, or
@@ -212,8 +222,10 @@ def verify(text: str, hits: list[Hit]) -> Verdict:
     if is_refusal(text):
         return Verdict(ok=False, refused=True)
     pools: dict[int, str] = {}
+    words: dict[int, str] = {}
     kept: list[Sentence] = []
     notes: list[str] = []
+    unsupported = 0
     for sent in split_answer(text):
         if not sent.cites:
             if _PUNCT.sub("", sent.body):
@@ -234,9 +246,17 @@ def verify(text: str, hits: list[Hit]) -> Verdict:
                 return Verdict(
                     ok=False, notes=notes, reason=f"figure {fig} not in cited clauses {where}"
                 )
+        cited = [words.setdefault(n, clause_text(clause_source(hits[n - 1]))) for n in sent.cites]
+        if not support(sent.body, cited, min_support).ok:
+            unsupported += 1
+            notes.append(
+                f"dropped a sentence its cited clauses do not support: {_short(sent.text)}"
+            )
+            continue
         kept.append(sent)
     if not kept:
-        return Verdict(ok=False, notes=notes, reason="no sentence cites a clause")
+        why = "no sentence is supported by the clauses it cites" if unsupported else ""
+        return Verdict(ok=False, notes=notes, reason=why or "no sentence cites a clause")
     renum: dict[int, int] = {}
     for sent in kept:
         for n in sent.cites:
@@ -282,7 +302,7 @@ def make_model(settings: Settings) -> Any:
     )
 
 
-def build_chain(model: Any, hits: list[Hit]) -> Any:
+def build_chain(model: Any, hits: list[Hit], min_support: float = MIN_COVERAGE) -> Any:
     """``prompt | model | output parser | verifier`` for one set of hits.
 
     Args:
@@ -297,7 +317,7 @@ def build_chain(model: Any, hits: list[Hit]) -> Any:
     from langchain_core.runnables import RunnableLambda
 
     def check(text: str) -> Verdict:
-        return verify(text, hits)
+        return verify(text, hits, min_support)
 
     return build_prompt() | model | StrOutputParser() | RunnableLambda(check)
 
@@ -397,7 +417,8 @@ def generate(
         return _fallback(question, hits, fallback, "llm not called (no clauses retrieved)")
     try:
         chat = model if model is not None else make_model(settings)
-        verdict: Verdict = build_chain(chat, hits).invoke(prompt_inputs(question, hits))
+        chain = build_chain(chat, hits, settings.llm_min_support)
+        verdict: Verdict = chain.invoke(prompt_inputs(question, hits))
     except Exception as exc:  # endpoint problems must not reach the caller
         reason = describe_error(exc, settings)
         log.warning("llm unavailable: %s", reason)

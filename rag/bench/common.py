@@ -20,10 +20,32 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("retrieval", "build", "latency", "memory", "scale", "answers", "lifecycle")
+SECTIONS = (
+    "retrieval",
+    "build",
+    "latency",
+    "memory",
+    "scale",
+    "answers",
+    "formats",
+    "load",
+    "embed",
+    "lifecycle",
+)
 # memory first: the bench process is still small, so the child's ru_maxrss (which Linux
 # carries over fork + exec) starts low
-RUN_ORDER = ("memory", "retrieval", "answers", "latency", "build", "lifecycle", "scale")
+RUN_ORDER = (
+    "memory",
+    "retrieval",
+    "answers",
+    "latency",
+    "load",
+    "build",
+    "formats",
+    "embed",
+    "lifecycle",
+    "scale",
+)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results"
 DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold" / "dev.jsonl"

@@ -13,6 +13,12 @@ SPEC``) so its memory is measured cleanly: RSS before and after building (data a
 memory), the serialised index size, build time, and for each search parameter recall@10
 and single-query latency over the 1000 queries.
 
+``milvus-lite`` is the Milvus backend (:mod:`rag.index.milvus`, HNSW M=32, the project's
+collection schema) in Milvus Lite, embedded in the child process: build = upserts in
+batches of 2000 + flush + index; every search is a request through the client, as the
+server would make it. At 1M it runs only when the 100k build rate says it fits in
+``MILVUS_1M_BUDGET_S``; otherwise the skip and its reason are recorded.
+
 Indexes: ``project`` is what the project builds at that size (``choose_faiss_kind`` and
 ``_make_faiss`` + ``tune_faiss`` with the settings); ``hnsw-sq8`` (HNSW M=32 over 8-bit
 scalar-quantised vectors) and ``ivf-sq8`` (IVF, 4·√n lists, 8-bit codes) are the
@@ -43,7 +49,9 @@ SEED = 20240611
 N_QUERIES = 1000
 GT_K = 100
 SIZES = (100_000, 1_000_000)
-CONFIGS = ("project", "hnsw-sq8", "ivf-sq8")
+CONFIGS = ("project", "hnsw-sq8", "ivf-sq8", "milvus-lite")
+MILVUS_1M_BUDGET_S = 1800.0
+MILVUS_EFS = (64, 128, 256)
 RECALL_TARGET = 0.95
 LATENCY_TARGET_MS = 20.0
 MEMORY_TARGET_MIB = 2 * GiB / MiB
@@ -197,6 +205,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         return out
 
     gt = np.load(gt_path, allow_pickle=False)[:, :10]
+    if config == "milvus-lite":
+        return {**out, **_milvus_child(xb, xq, gt, gt_path.parent)}
     gc.collect()
     rss0 = rss_mib()
     t0 = time.perf_counter()
@@ -240,6 +250,73 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             }
         )
         print(f"[scale child]   {pname}={v}: {sweep[-1]}", file=sys.stderr, flush=True)
+    out["sweep"] = sweep
+    out["peak_rss_mib"] = round(_maxrss_mib(), 1)
+    return out
+
+
+def _milvus_child(xb: Any, xq: Any, gt: Any, work: Path) -> dict[str, Any]:
+    """Build the project's Milvus collection over ``xb`` in Milvus Lite and sweep ef."""
+    import numpy as np
+
+    from rag.index import milvus as mv
+
+    n = len(xb)
+    out: dict[str, Any] = {"index_type": "Milvus Lite HNSW"}
+    with tempfile.TemporaryDirectory(dir=work) as tmpdir:
+        m = mv.MilvusIndex(str(Path(tmpdir) / "scale.db"), "scale", DIM, dense_index="HNSW")
+        gc.collect()
+        rss0 = rss_mib()
+        t0 = time.perf_counter()
+        m.create(drop=True)
+        rows = (mv.ClauseRow(id=str(i), dense=xb[i], sparse={}, seq=i) for i in range(n))
+        m.upsert(rows, batch_size=2000)
+        out["insert_s"] = round(time.perf_counter() - t0, 2)
+        m.flush()
+        m.dense_search(xq[0], 10)  # waits until the collection is loaded and indexed
+        out["build_s"] = round(time.perf_counter() - t0, 2)
+        rss1 = rss_mib()
+        out["rss_before_mib"], out["rss_after_mib"] = round(rss0, 1), round(rss1, 1)
+        out["rss_delta_mib"] = round(rss1 - rss0, 1)
+        out["index_mib"] = round(
+            sum(p.stat().st_size for p in Path(tmpdir).rglob("*") if p.is_file()) / MiB, 1
+        )
+        print(
+            f"[scale child] n={n} milvus-lite: built in {out['build_s']} s "
+            f"(insert {out['insert_s']} s), RSS +{out['rss_delta_mib']:.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+        out["param"], out["project_value"] = "ef", mv.SEARCH_EF
+        sweep = []
+        old_ef = mv.SEARCH_EF
+        try:
+            for ef in MILVUS_EFS:
+                mv.SEARCH_EF = ef
+                lat = np.empty(N_QUERIES)
+                got = np.empty((N_QUERIES, 10), dtype=np.int64)
+                for i in range(N_QUERIES):
+                    t = time.perf_counter()
+                    hits = m.dense_search(xq[i], 10)
+                    lat[i] = time.perf_counter() - t
+                    ids = [int(h[0]) for h in hits] + [-1] * (10 - len(hits))
+                    got[i] = ids[:10]
+                recall = float(
+                    np.mean([len(set(gt[i]) & set(got[i])) / 10 for i in range(N_QUERIES)])
+                )
+                sweep.append(
+                    {
+                        "value": ef,
+                        "recall@10": round(recall, 4),
+                        "p50_ms": round(float(np.percentile(lat, 50)) * 1000, 3),
+                        "p95_ms": round(float(np.percentile(lat, 95)) * 1000, 3),
+                        "mean_ms": round(float(lat.mean()) * 1000, 3),
+                    }
+                )
+                print(f"[scale child]   ef={ef}: {sweep[-1]}", file=sys.stderr, flush=True)
+        finally:
+            mv.SEARCH_EF = old_ef
+        m.close()
     out["sweep"] = sweep
     out["peak_rss_mib"] = round(_maxrss_mib(), 1)
     return out
@@ -338,6 +415,19 @@ def run(ctx: Any) -> dict[str, Any]:
             gt_info = _run_child({**base, "config": "gt"})
         rows = []
         for config in CONFIGS:
+            if config == "milvus-lite" and n > min(sizes):
+                small = all_rows[min(sizes)]
+                prev = next((r for r in small if r["config"] == config), None)
+                projected = prev["build_s"] * n / prev["n"] if prev else None
+                if projected is None or projected > MILVUS_1M_BUDGET_S:
+                    reason = (
+                        f"Milvus Lite at n={n:,} skipped: its build rate at "
+                        f"n={min(sizes):,} projects {projected and round(projected)} s "
+                        f"(more than the {MILVUS_1M_BUDGET_S:.0f} s budget)"
+                    )
+                    log("scale: " + reason)
+                    results.setdefault("skipped", []).append(reason)
+                    continue
             log(f"scale: n={n}: {config} …")
             rows.append(_run_child({**base, "config": config}))
         all_rows[n] = rows
@@ -436,6 +526,12 @@ def run(ctx: Any) -> dict[str, Any]:
         )
     if not at_1m:
         notes.append("--quick: 100k only; the 1M targets were not measured.")
+    notes.extend(results.get("skipped", []))
+    notes.append(
+        "milvus-lite: the Milvus backend's collection in Milvus Lite (embedded, one process); "
+        "build = upsert + flush + index, latency = one search request through pymilvus "
+        "(so it includes the client/server round trip that a Milvus server would also have)."
+    )
     return {
         "params": {
             "sizes": list(sizes),

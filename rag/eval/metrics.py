@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.figures import figures
-from rag.answer.figures import normalize as normalize_figures
+from rag.answer.estimate import ESTIMATE_HEAD
+from rag.ingest.figures import figures
+from rag.ingest.figures import normalize as normalize_figures
 from rag.ingest.labels import same_top_unit, split_label
 
 RETRIEVAL_KS = (3, 5, 10)
@@ -215,7 +216,7 @@ def rouge_l(prediction: str, reference: str) -> float | None:
 def figure_hallucination(answer: str, sources: Sequence[str]) -> float:
     """Share of the answer's distinct figures that occur in none of ``sources``.
 
-    Figures are those of :func:`rag.answer.figures.figures` (citation markers such as
+    Figures are those of :func:`rag.ingest.figures.figures` (citation markers such as
     ``[1]`` are not figures), compared in their normal form with digit boundaries.
 
     Args:
@@ -225,6 +226,9 @@ def figure_hallucination(answer: str, sources: Sequence[str]) -> float:
     Returns:
         A share in [0, 1]; 0 when the answer has no figure.
     """
+    # a worked estimate's figures are derived from cited parameters, not quoted: only the
+    # text above its heading is checked (rag/answer/estimate.py)
+    answer = answer.split(ESTIMATE_HEAD, 1)[0]
     found = list(dict.fromkeys(figures(_cn_years(strip_markers(answer)))))
     if not found:
         return 0.0

@@ -238,6 +238,49 @@ def histogram_svg(values: Sequence[float], *, bins: int = 20, unit: str = "ms") 
     return "".join(parts)
 
 
+def reliability_svg(items: Sequence[Mapping[str, Any]], *, bins: int = 10) -> str:
+    """Reliability diagram of the refusal model: per bin of the predicted probability that
+    the texts answer (``understood.p_answer``), the share of gold items that are
+    answerable. A calibrated model lies on the diagonal; the bar labels give the counts."""
+    pairs = [
+        (float(it["understood"]["p_answer"]), 1.0 if it.get("answerable") else 0.0)
+        for it in items
+        if isinstance(it.get("understood"), Mapping) and "p_answer" in it["understood"]
+    ]
+    if not pairs:
+        return "<p class=muted>No answer probabilities in this run (rules answerer).</p>"
+    size, pad = 300, 40
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 2 * pad}" '
+        f'height="{size + 2 * pad}" role="img" aria-label="reliability diagram" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" fill="none" stroke="#333"/>',
+        f'<line x1="{pad}" y1="{pad + size}" x2="{pad + size}" y2="{pad}" stroke="#aaa" '
+        'stroke-dasharray="4 3"/>',
+        f'<text x="{pad + size / 2}" y="{pad + size + 28}" text-anchor="middle">'
+        "predicted probability of answering</text>",
+        f'<text x="12" y="{pad + size / 2}" transform="rotate(-90 12 {pad + size / 2})" '
+        'text-anchor="middle">observed share answerable</text>',
+    ]
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        sel = [y for p, y in pairs if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if not sel:
+            continue
+        obs = sum(sel) / len(sel)
+        x = pad + lo * size
+        h = obs * size
+        parts.append(
+            f'<rect x="{x + 2:.1f}" y="{pad + size - h:.1f}" width="{size / bins - 4:.1f}" '
+            f'height="{h:.1f}" fill="{COLORS[0]}" fill-opacity="0.7">'
+            f"<title>{lo:.1f}–{hi:.1f}: {obs:.2f} of {len(sel)}</title></rect>"
+            f'<text x="{x + size / bins / 2:.1f}" y="{pad + size - h - 3:.1f}" '
+            f'text-anchor="middle">{len(sel)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 # --------------------------------------------------------------------------- worst items
 
 
@@ -422,6 +465,8 @@ def render_report(
         "<h2>By tag</h2>",
         _breakdown_table(by_tag, "tag"),
         bar_chart_svg(chart_groups),
+        "<h2>Refusal model: reliability</h2>",
+        reliability_svg(items),
         f"<h2>Worst items ({len(worst)})</h2>",
         "".join(_item_card(it) for it in worst) or "<p class=muted>No failing items.</p>",
     ]

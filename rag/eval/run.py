@@ -124,6 +124,7 @@ class ItemResult(ItemScore):
     retrieved: list[RetrievedClause] = field(default_factory=list)
     retrieved_deep: list[RetrievedClause] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    understood: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The ``per_item.jsonl`` line."""
@@ -149,6 +150,8 @@ class ItemResult(ItemScore):
             d["retrieved_deep"] = [r.to_json() for r in self.retrieved_deep]
         if self.notes:
             d["notes"] = list(self.notes)
+        if self.understood:
+            d["understood"] = dict(self.understood)
         return d
 
 
@@ -246,6 +249,7 @@ def evaluate_item(
         retrieved=retrieved,
         retrieved_deep=deep if deep_hits is not None else [],
         notes=list(answer.notes) if answer else [],
+        understood=dict(answer.understood) if answer else {},
     )
 
 
@@ -364,6 +368,10 @@ def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in settings.items():
         if _SECRET_RE.search(k) and v:
             out[k] = "***"
+        elif isinstance(v, str) and re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*@", v, re.I):
+            from rag.index.milvus import safe_uri
+
+            out[k] = safe_uri(v)  # credentials inside a URI (RAG_MILVUS_URI)
         elif isinstance(v, str | int | float | bool) or v is None:
             out[k] = v
         else:
@@ -479,10 +487,18 @@ def write_run(
 
 
 def known_refs(clauses: Iterable[Clause]) -> dict[str, set[str]]:
-    """Document key (文号, or title) → clause labels, e.g. from ``assistant.index.clauses``."""
+    """Document key (文号, or title) → clause labels, e.g. from ``assistant.index.clauses``.
+
+    Items nested in a clause (``三、（一）3.`` in ``三、（一）``) count as known: they can be
+    looked up and cited though retrieval returns their clause.
+    """
+    from rag.ingest.outline import nested_items
+
     out: dict[str, set[str]] = {}
     for c in clauses:
-        out.setdefault(c.doc_key, set()).add(c.label)
+        labels = out.setdefault(c.doc_key, set())
+        labels.add(c.label)
+        labels.update(item.label for item in nested_items(c.label, c.text))
     return out
 
 

@@ -58,13 +58,16 @@ class Outcome:
     recovered: list[str] = field(default_factory=list)
     # the corpus the change was applied to (what a replaced document was)
     before: Corpus | None = None
+    # the format of the store read, when it was older (written in the current one)
+    upgraded_from: int | None = None
 
     def index_line(self) -> str:
         """One line for the CLI: the index update, or why there was none."""
         if self.index is not None:
             r = self.index
             return (
-                f"index: {r.n_total} clauses ({r.n_embedded} embedded, {r.n_reused} reused) "
+                f"index: {r.n_total} clauses ({r.n_embedded} embedded, {r.n_reused} reused), "
+                f"{r.n_units} answer units ({r.n_units_embedded} embedded) "
                 f"in {r.seconds:.1f}s -> {r.index_dir}"
             )
         return self.index_note
@@ -200,6 +203,45 @@ def _check_embedder(link: Path, embedder: Embedder) -> None:
         )
 
 
+def _build(
+    s: Settings,
+    corpus: Corpus,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    workers: int = 1,
+    ray_address: str | None = None,
+) -> BuildReport:
+    """A new index version for ``corpus``, not yet current: :func:`build_index` with the
+    home's vector cache (and the shipped vectors), so only texts whose content hash is
+    new are embedded, and the configured vector store (FAISS files, or Milvus)."""
+    from rag.index.backend import StoreConfig
+    from rag.index.cache import VectorCache
+    from rag.index.parallel import EmbedderSpec
+    from rag.settings import SHIPPED_VECTORS
+
+    cache = VectorCache(
+        s.vector_cache_dir, embedder.name, embedder.dim, readonly_roots=[SHIPPED_VECTORS]
+    )
+    return build_index(
+        corpus.clauses(),
+        embedder,
+        s.index_dir,
+        rebuild=rebuild,
+        publish=False,
+        faiss_kind=s.faiss_kind,
+        documents=corpus.printed(),
+        ann_threshold=s.ann_threshold,
+        progress=progress,
+        cache=cache,
+        workers=workers,
+        ray_address=ray_address,
+        embedder_factory=EmbedderSpec.from_settings(s) if workers > 1 or ray_address else None,
+        store=StoreConfig.from_settings(s),
+    )
+
+
 def apply(
     s: Settings,
     change: Callable[[Corpus], tuple[Corpus, T]],
@@ -222,7 +264,8 @@ def apply(
         corpus = store.load(s.corpus_db)
         new, result = change(corpus)
         fault("change:applied")
-        if new is corpus:
+        upgraded = corpus.upgraded_from
+        if new is corpus and upgraded is None:
             return Outcome(corpus, False, recovered=notes, before=corpus), result
         link = s.index_dir
         has_index = versions.current(link) is not None
@@ -236,21 +279,15 @@ def apply(
         if has_index and reindex:
             emb = embedder or embedder_from_settings(s, progress=progress)
             _check_embedder(link, emb)
+        if new is corpus:  # only the store's format changes: no index update
+            emb = None
+            note = ""
         store_tmp = store.write_tmp(new, s.corpus_db)
         report: BuildReport | None = None
         try:
             clauses = new.clauses()
             if emb is not None and clauses:
-                report = build_index(
-                    clauses,
-                    emb,
-                    link,
-                    publish=False,
-                    faiss_kind=s.faiss_kind,
-                    documents=new.printed(),
-                    ann_threshold=s.ann_threshold,
-                    progress=progress,
-                )
+                report = _build(s, new, emb, progress=progress)
             drop = emb is not None and not clauses
             if drop:
                 note = "the corpus has no clauses left: the index was removed"
@@ -260,7 +297,8 @@ def apply(
                 store_tmp.unlink()
             raise
         versions.cleanup(link)
-    return Outcome(new, True, report, note, notes, before=corpus), result
+    changed = new is not corpus
+    return Outcome(new, changed, report, note, notes, corpus, upgraded), result
 
 
 def reindex(
@@ -270,24 +308,26 @@ def reindex(
     embedder: Embedder | None = None,
     on_wait: Callable[[str], None] | None = None,
     progress: bool = True,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> Outcome:
-    """``rag index``: build or update the index from the store, under the write lock."""
+    """``rag index``: build or update the index from the store, under the write lock.
+
+    ``workers``/``ray_address``: embed in N processes or as a Ray Data job."""
     with write_lock(s.home, what="rag index", timeout=s.lock_timeout, on_wait=on_wait):
         notes = recover(s)
         corpus = store.load(s.corpus_db)
         if not corpus.documents:
             raise RagError("the corpus store is empty: run `rag ingest` first")
         emb = embedder or embedder_from_settings(s, progress=progress)
-        report = build_index(
-            corpus.clauses(),
+        report = _build(
+            s,
+            corpus,
             emb,
-            s.index_dir,
             rebuild=rebuild,
-            publish=False,
-            faiss_kind=s.faiss_kind,
-            documents=corpus.printed(),
-            ann_threshold=s.ann_threshold,
             progress=progress,
+            workers=workers,
+            ray_address=ray_address,
         )
         _commit(s, None, report.version_dir)
         versions.cleanup(s.index_dir)
@@ -308,7 +348,9 @@ def ingest_files(
     """``rag ingest PATH...``: files known by path and content (see :mod:`rag.ingest.changes`)."""
     return apply(
         s,
-        lambda corpus: ingest(paths, corpus, on_file, actor=actor),
+        lambda corpus: ingest(
+            paths, corpus, on_file, actor=actor, max_bytes=s.max_file_bytes, ocr=s.ocr
+        ),
         what="rag ingest",
         reindex=reindex,
         embedder=embedder,
@@ -317,9 +359,10 @@ def ingest_files(
     )
 
 
-def parse_upload(path: Path) -> tuple[store.SourceRecord, list[Document], list[str]]:
-    """Parse an uploaded file (saved under its own name); one-line errors."""
-    src, docs, warnings = parse_file(path)
+def parse_upload(s: Settings, path: Path) -> tuple[store.SourceRecord, list[Document], list[str]]:
+    """Parse an uploaded file (saved under its own name) with the pipeline's readers
+    (RAG_MAX_FILE_MB, RAG_OCR); one-line errors."""
+    src, docs, warnings = parse_file(path, max_bytes=s.max_file_bytes, ocr=s.ocr)
     if not docs:
         raise CorpusError(f"{path.name}: no document found in the file")
     return src, docs, warnings
@@ -330,7 +373,7 @@ def preview_upload(s: Settings, path: Path) -> tuple[FileSummary, list[Document]
 
     Returns the summary, the parsed documents and the corpus it was compared with.
     """
-    src, docs, warnings = parse_upload(path)
+    src, docs, warnings = parse_upload(s, path)
     corpus = store.load(s.corpus_db)
     _, summary = add_parsed(corpus, src, docs, warnings, actor="api")
     return summary, docs, corpus
@@ -349,7 +392,7 @@ def add_upload(
 
     Returns what happened, the file's summary and its parsed documents.
     """
-    src, docs, warnings = parse_upload(path)
+    src, docs, warnings = parse_upload(s, path)
     outcome, summary = apply(
         s,
         lambda corpus: add_parsed(corpus, src, docs, warnings, actor=actor),
@@ -383,3 +426,46 @@ def remove(
         progress=progress,
         lock_timeout=lock_timeout,
     )
+
+
+def set_status(
+    s: Settings,
+    query: str,
+    status: str,
+    note: str = "",
+    *,
+    actor: str = "cli",
+    on_wait: Callable[[str], None] | None = None,
+    lock_timeout: float | None = None,
+) -> Document:
+    """Set a document's status by hand (``auto`` clears it), recorded as a ``status-set``
+    history event beside the status mark; the index is not touched (statuses are read
+    from the store). Returns the document, its status mark applied."""
+    from rag.ingest.changes import record
+    from rag.ingest.lookup import find_document
+    from rag.ingest.validity import new_mark
+
+    def change(corpus: Corpus) -> tuple[Corpus, Document]:
+        d = find_document(corpus, query)
+        mark = new_mark(d, status, note, by=actor)
+        detail = mark.status or "auto (as its text says)"
+        new = record(
+            corpus,
+            "status-set",
+            d,
+            actor=actor,
+            detail=detail + (f": {mark.note}" if mark.note else ""),
+        )
+        new.status_marks = [*corpus.status_marks, mark]
+        new.relink()
+        return new, d
+
+    _, d = apply(
+        s,
+        change,
+        what="rag set-status" if actor == "cli" else f"{actor} status",
+        reindex=False,
+        on_wait=on_wait,
+        lock_timeout=lock_timeout,
+    )
+    return d

@@ -2,16 +2,21 @@
 
 The index is a directory of plain files, never pickles::
 
-    manifest.json    what was built with what, and size + sha256 of every other file
-    clauses.jsonl    one clause per line, in index order (all Clause fields + metadata + hash)
-    vectors.npy      float32 (n, dim) passage embeddings, in index order
-    faiss.index      inner-product faiss index over vectors.npy
-    bm25/            bm25s index over jieba tokens (npy arrays + JSON vocab/params)
+    manifest.json      what was built with what, and size + sha256 of every other file
+    clauses.jsonl      one clause per line, in index order (all Clause fields + metadata,
+                       content hash, and the clause's facets: rag/index/facets.py)
+    vectors.npy        float32 (n, dim) passage embeddings, in index order
+    faiss.index        inner-product faiss index over vectors.npy
+    units.jsonl        one answer unit per line (clause position, offsets, hash, facets)
+    unit_vectors.npy   float32 (m, dim) embeddings of the answer units, in units.jsonl order
+    units.faiss        inner-product faiss index over unit_vectors.npy
+    bm25/              bm25s index over jieba tokens (npy arrays + JSON vocab/params)
 
 ``build_index`` writes into a temporary directory, renames it to a new version and points
 the ``index`` symlink at it with one rename (:mod:`rag.index.versions`), so a crash leaves
-either the old index or the new one. It re-embeds only clauses whose embedded text changed
-(content hash) when the embedder is unchanged.
+either the old index or the new one. It embeds only texts (clauses and units) whose
+content hash is in neither the vector cache (rag/index/cache.py) nor the previous index,
+when the embedder is unchanged.
 ``load_index`` verifies everything and raises :class:`IndexError_` on any mismatch.
 """
 
@@ -24,7 +29,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -36,15 +41,22 @@ import numpy as np
 from rag.errors import IndexError_
 from rag.faults import fault
 from rag.index import versions
+from rag.index.backend import StoreConfig, check_store, open_milvus
+from rag.index.cache import VectorCache
 from rag.index.embedders import Embedder
+from rag.index.facets import text_facets
 from rag.index.tokenize import DEFAULT_USERDICT, PolicyTokenizer, get_tokenizer
-from rag.models import Clause, Document, SourceSpan
+from rag.ingest.units import unit_spans
+from rag.models import Clause, Document, SourceSpan, Unit
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CLAUSES = "clauses.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "faiss.index"
+UNITS = "units.jsonl"
+UNIT_VECTORS = "unit_vectors.npy"
+UNIT_FAISS = "units.faiss"
 BM25_DIR = "bm25"
 FAISS_KINDS = ("auto", "flat", "hnsw", "ivf")
 
@@ -71,6 +83,8 @@ class BuildReport:
     faiss_kind: str
     full: bool
     reason: str = ""
+    n_units: int = 0
+    n_units_embedded: int = 0
     # the version directory built; not yet current when built with ``publish=False``
     version_dir: Path | None = None
 
@@ -95,12 +109,24 @@ class LoadedIndex:
     bm25: Any
     vectors: np.ndarray
     tokenizer: PolicyTokenizer
+    units: list[Unit] = field(default_factory=list)
+    unit_vectors: np.ndarray | None = None
+    unit_faiss: Any = None
+    facets: list[dict[str, list[str]]] = field(default_factory=list)  # of clause texts
+    context_facets: list[dict[str, list[str]]] = field(default_factory=list)  # of titles
     positions: dict[str, int] = field(default_factory=dict)
+    clause_units: list[list[int]] = field(default_factory=list)  # clause → its unit rows
+    milvus: Any = None  # the clause collection when RAG_STORE=milvus (rag/index/backend.py)
+    bm25_sparse: Any = None  # its BM25 statistics (rag/index/sparse.py)
 
     def __post_init__(self) -> None:
         if not self.positions:
             for i, c in enumerate(self.clauses):
                 self.positions.setdefault(c.id, i)
+        if not self.clause_units:
+            self.clause_units = [[] for _ in self.clauses]
+            for j, u in enumerate(self.units):
+                self.clause_units[u.clause].append(j)
 
     def __len__(self) -> int:
         return len(self.clauses)
@@ -180,6 +206,36 @@ def _clause_record(clause: Clause, meta: Mapping[str, str], h: str) -> dict[str,
         "issuer": meta.get("issuer", ""),
         "date": meta.get("date", ""),
         "kind": meta.get("kind", ""),
+        "facets": text_facets(clause.text),
+        "context_facets": text_facets(clause.context),
+    }
+
+
+def clause_units(clause: Clause, pos: int) -> list[Unit]:
+    """The answer units of a clause (rag/ingest/units.py), with their facets."""
+    out = []
+    for i, (a, b) in enumerate(unit_spans(clause.text)):
+        raw = clause.text[a:b]
+        a += len(raw) - len(raw.lstrip())
+        b -= len(raw) - len(raw.rstrip())
+        text = clause.text[a:b]
+        out.append(Unit(pos, i, a, b, text, text_facets(text)))
+    return out
+
+
+def unit_embed_text(unit: Unit, *, max_chars: int = MAX_EMBED_CHARS) -> str:
+    """The text embedded for an answer unit: the unit alone (its clause has the context)."""
+    return unit.text[:max_chars]
+
+
+def _unit_record(unit: Unit, h: str) -> dict[str, Any]:
+    return {
+        "clause": unit.clause,
+        "index": unit.index,
+        "start": unit.start,
+        "end": unit.end,
+        "hash": h,
+        "facets": unit.facets,
     }
 
 
@@ -278,29 +334,35 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _old_vectors(index_dir: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], str]:
-    """hash → vector from a previous index, or ({}, reason) when nothing can be reused."""
+    """hash → vector from a previous index (clauses and units), or ({}, reason)."""
     mpath = index_dir / MANIFEST
     if not mpath.is_file():
         return {}, "no previous index"
     try:
         manifest = json.loads(mpath.read_text("utf-8"))
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in (1, FORMAT_VERSION):
             return {}, "index format changed"
         emb = manifest["embedder"]
         if emb["name"] != embedder.name or int(emb["dim"]) != embedder.dim:
             return {}, f"embedder changed ({emb['name']} → {embedder.name})"
         files = manifest["files"]
-        for rel in (CLAUSES, VECTORS):
-            if _sha256_file(index_dir / rel) != files[rel]["sha256"]:
-                return {}, f"previous {rel} is damaged"
-        vectors = np.load(index_dir / VECTORS, allow_pickle=False)
-        with (index_dir / CLAUSES).open(encoding="utf-8") as f:
-            hashes = [json.loads(line)["hash"] for line in f if line.strip()]
-        if vectors.shape != (len(hashes), embedder.dim) or vectors.dtype != np.float32:
-            return {}, "previous vectors do not match their clauses"
+        out: dict[str, np.ndarray] = {}
+        for records, vecs in ((CLAUSES, VECTORS), (UNITS, UNIT_VECTORS)):
+            if records not in files:
+                continue
+            for rel in (records, vecs):
+                if _sha256_file(index_dir / rel) != files[rel]["sha256"]:
+                    return {}, f"previous {rel} is damaged"
+            vectors = np.load(index_dir / vecs, allow_pickle=False)
+            with (index_dir / records).open(encoding="utf-8") as f:
+                hashes = [json.loads(line)["hash"] for line in f if line.strip()]
+            if vectors.shape != (len(hashes), embedder.dim) or vectors.dtype != np.float32:
+                return {}, f"previous {vecs} does not match {records}"
+            for i, h in enumerate(hashes):
+                out.setdefault(h, vectors[i])
     except (OSError, ValueError, KeyError, TypeError) as e:
         return {}, f"previous index unreadable ({type(e).__name__})"
-    return {h: vectors[i] for i, h in enumerate(hashes)}, ""
+    return out, ""
 
 
 # --------------------------------------------------------------------------- build
@@ -309,15 +371,19 @@ EMBED_CHUNK = 32
 
 
 def _embed_into(
-    vectors: np.ndarray, todo: list[int], texts: list[str], embedder: Embedder, progress: bool
+    vectors: np.ndarray,
+    todo: list[int],
+    texts: list[str],
+    embedder: Embedder,
+    progress: bool,
+    on_chunk: Callable[[list[int]], None] | None = None,
 ) -> None:
-    """Embed ``texts[i]`` for i in ``todo`` into ``vectors[i]``, in chunks, with a bar."""
+    """Embed ``texts[i]`` for i in ``todo`` into ``vectors[i]``, in chunks, with a bar;
+    ``on_chunk(rows)`` after each chunk (the cache keeps it, so a killed build resumes)."""
     from tqdm import tqdm
 
     dim = vectors.shape[1]
-    with tqdm(
-        total=len(todo), desc="embedding clauses", unit="clause", disable=not progress
-    ) as bar:
+    with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress) as bar:
         for start in range(0, len(todo), EMBED_CHUNK):
             chunk = todo[start : start + EMBED_CHUNK]
             new = embedder.embed_passages([texts[i] for i in chunk])
@@ -327,7 +393,44 @@ def _embed_into(
                     f"expected {(len(chunk), dim)}"
                 )
             vectors[chunk] = new.astype(np.float32, copy=False)
+            if on_chunk is not None:
+                on_chunk(chunk)
             bar.update(len(chunk))
+
+
+def _embed_parallel(
+    texts: list[str],
+    hashes: list[str],
+    embedder: Embedder,
+    cache: VectorCache | None,
+    factory: Callable[[], Embedder] | None,
+    workers: int,
+    ray_address: str | None,
+    progress: bool,
+) -> np.ndarray:
+    """``texts`` embedded through :func:`rag.index.parallel.embed_passages_parallel`."""
+    from tqdm import tqdm
+
+    from rag.index.parallel import MemoryCache, embed_passages_parallel
+
+    if (workers > 1 or ray_address is not None) and factory is None:
+        raise IndexError_("embedding in processes or on Ray needs an embedder recipe")
+    with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
+
+        def tick(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        return embed_passages_parallel(
+            texts,
+            hashes,
+            factory if factory is not None else (lambda: embedder),
+            cache if cache is not None else MemoryCache(),
+            workers=workers,
+            ray_address=ray_address,
+            batch_size=EMBED_CHUNK,
+            dim=embedder.dim,
+            progress=tick,
+        )
 
 
 def _cleanup_stale(index_dir: Path) -> None:
@@ -361,14 +464,25 @@ def build_index(
     ann_threshold: int = 50_000,
     userdict: Path | None = DEFAULT_USERDICT,
     max_embed_chars: int = MAX_EMBED_CHARS,
+    cache: VectorCache | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
+    embedder_factory: Callable[[], Embedder] | None = None,
+    store: StoreConfig | None = None,
     publish: bool = True,
 ) -> BuildReport:
-    """Embed and index ``clauses`` into ``index_dir`` atomically; see the module docstring.
+    """Embed and index ``clauses`` and their answer units into ``index_dir`` atomically;
+    see the module docstring.
 
     ``documents`` (Document objects, or doc_key → {issuer, date, kind}) supplies the
-    document metadata the retriever filters on. ``rebuild`` re-embeds everything.
-    With ``publish=False`` the new version is built but ``index_dir`` still shows the old
-    one: the caller makes it current (``versions.point``) together with the corpus store.
+    document metadata the retriever filters on. ``cache`` keeps every vector by content
+    hash across builds. ``rebuild`` re-embeds everything (cache and old index ignored).
+    ``workers`` > 1 embeds in that many processes, ``ray_address`` as a Ray Data job
+    (rag/index/parallel.py); both need a picklable ``embedder_factory``. ``store``
+    (``RAG_STORE=milvus``) also brings the Milvus collections up to date
+    (rag/index/backend.py). With ``publish=False`` the new version is built but
+    ``index_dir`` still shows the old one: the caller makes it current
+    (``versions.point``) together with the corpus store.
     """
     import bm25s
     import faiss
@@ -383,41 +497,102 @@ def build_index(
 
     texts = [embed_text(c, max_chars=max_embed_chars) for c in clauses]
     hashes = [content_hash(t) for t in texts]
+    units = [u for pos, c in enumerate(clauses) for u in clause_units(c, pos)]
+    unit_texts = [unit_embed_text(u, max_chars=max_embed_chars) for u in units]
+    unit_hashes = [content_hash(t) for t in unit_texts]
 
+    all_texts = texts + unit_texts
+    all_hashes = hashes + unit_hashes
     if rebuild:
         reuse: dict[str, np.ndarray] = {}
         reason = "rebuild requested"
     else:
         reuse, reason = _old_vectors(index_dir, embedder)
+        if cache is not None:
+            reuse.update(cache.get(h for h in dict.fromkeys(all_hashes) if h not in reuse))
     dim = embedder.dim
-    vectors = np.zeros((len(clauses), dim), dtype=np.float32)
+    every = np.zeros((len(all_texts), dim), dtype=np.float32)
     todo: list[int] = []
-    for i, h in enumerate(hashes):
+    first: dict[str, int] = {}  # a text met twice is embedded once
+    copies: list[tuple[int, int]] = []
+    for i, h in enumerate(all_hashes):
         v = reuse.get(h)
-        if v is None:
-            todo.append(i)
+        if v is not None:
+            every[i] = v
+        elif h in first:
+            copies.append((i, first[h]))
         else:
-            vectors[i] = v
+            first[h] = i
+            todo.append(i)
     if todo:
-        _embed_into(vectors, todo, texts, embedder, progress)
+        keep = cache is not None and not rebuild
+        if keep or workers > 1 or ray_address is not None:
+            # batch by batch into the cache (a killed build resumes), in N processes or Ray
+            every[todo] = _embed_parallel(
+                [all_texts[i] for i in todo],
+                [all_hashes[i] for i in todo],
+                embedder,
+                cache if keep else None,
+                embedder_factory,
+                workers,
+                ray_address,
+                progress,
+            )
+        else:
+            _embed_into(every, todo, all_texts, embedder, progress)
     fault("index:embedded")
-    n_reused = len(clauses) - len(todo)
+    for i, j in copies:
+        every[i] = every[j]
+    vectors = every[: len(texts)]
+    unit_vectors = every[len(texts) :]
+    n_embedded = sum(1 for i in todo if i < len(texts))
+    n_units_embedded = len(todo) - n_embedded
+    n_reused = len(clauses) - n_embedded
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _cleanup_stale(index_dir)
     tmp = versions.new_build_dir(index_dir)
     try:
+        records = [
+            _clause_record(c, metas.get(c.doc_key, {}), h)
+            for c, h in zip(clauses, hashes, strict=True)
+        ]
         with (tmp / CLAUSES).open("w", encoding="utf-8") as f:
-            for c, h in zip(clauses, hashes, strict=True):
-                rec = _clause_record(c, metas.get(c.doc_key, {}), h)
+            for rec in records:
                 f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
         np.save(tmp / VECTORS, vectors, allow_pickle=False)
         faiss.write_index(_make_faiss(kind, vectors), str(tmp / FAISS))
+        with (tmp / UNITS).open("w", encoding="utf-8") as f:
+            for u, h in zip(units, unit_hashes, strict=True):
+                f.write(json.dumps(_unit_record(u, h), ensure_ascii=False, sort_keys=True) + "\n")
+        np.save(tmp / UNIT_VECTORS, unit_vectors, allow_pickle=False)
+        unit_kind = choose_faiss_kind(faiss_kind, len(units), ann_threshold)
+        faiss.write_index(_make_faiss(unit_kind, unit_vectors), str(tmp / UNIT_FAISS))
 
         corpus_tokens = [tokenizer.tokens(bm25_text(c)) for c in clauses]
         bm25 = bm25s.BM25()
         bm25.index(corpus_tokens, show_progress=False)
         bm25.save(str(tmp / BM25_DIR), allow_pickle=False, show_progress=False)
+        store_info: dict[str, Any] = {"backend": "faiss"}
+        if store is not None and store.is_milvus:
+            from rag.index.backend import sync_milvus, unit_id
+
+            store_info = sync_milvus(
+                store,
+                index_dir=index_dir,
+                out_dir=tmp,
+                records=records,
+                tokens=corpus_tokens,
+                vectors=vectors,
+                unit_records=[
+                    (unit_id(clauses[u.clause].id, u.index), h, j)
+                    for j, (u, h) in enumerate(zip(units, unit_hashes, strict=True))
+                ],
+                unit_vectors=unit_vectors,
+                embedder_name=embedder.name,
+                ann_threshold=ann_threshold,
+                rebuild=rebuild,
+            )
 
         files = {}
         for p in sorted(tmp.rglob("*")):
@@ -429,6 +604,8 @@ def build_index(
             "embedder": {"name": embedder.name, "dim": dim},
             "faiss_kind": kind,
             "n_clauses": len(clauses),
+            "n_units": len(units),
+            "unit_faiss_kind": unit_kind,
             "corpus_hash": hashlib.sha256("\n".join(hashes).encode()).hexdigest(),
             "tokenizer": {
                 "signature": tokenizer.signature,
@@ -439,6 +616,7 @@ def build_index(
             "embed_text": {"max_chars": max_embed_chars, "max_context_chars": MAX_CONTEXT_CHARS},
             "versions": _versions(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "store": store_info,
             "files": files,
         }
         _write_json(tmp / MANIFEST, manifest)
@@ -457,12 +635,14 @@ def build_index(
     return BuildReport(
         index_dir=index_dir,
         n_total=len(clauses),
-        n_embedded=len(todo),
+        n_embedded=n_embedded,
         n_reused=n_reused,
         seconds=time.perf_counter() - t0,
         faiss_kind=kind,
         full=n_reused == 0,
         reason=reason if n_reused == 0 else "",
+        n_units=len(units),
+        n_units_embedded=n_units_embedded,
         version_dir=version,
     )
 
@@ -498,6 +678,7 @@ def load_index(
     embedder_dim: int | None = None,
     userdict: Path | None = DEFAULT_USERDICT,
     verify_checksums: bool = True,
+    store: StoreConfig | None = None,
 ) -> LoadedIndex:
     """Load and verify the index; any mismatch or damage raises a one-line IndexError_.
 
@@ -529,13 +710,14 @@ def load_index(
             f"index at {index_dir} was built with embedder {built_with}, "
             f"but the settings ask for {embedder_name}: {REBUILD_HINT}"
         )
+    check_store(manifest, store, index_dir)
     if embedder_dim is not None and dim != embedder_dim:
         raise IndexError_(
             f"index at {index_dir} has {dim}-dim vectors, the embedder makes {embedder_dim}: "
             f"{REBUILD_HINT}"
         )
 
-    for rel in (CLAUSES, VECTORS, FAISS):
+    for rel in (CLAUSES, VECTORS, FAISS, UNITS, UNIT_VECTORS, UNIT_FAISS):
         if rel not in files:
             raise _bad(index_dir, f"does not list {rel} in its manifest")
     for rel, info in sorted(files.items()):
@@ -560,6 +742,8 @@ def load_index(
         clauses: list[Clause] = []
         metas: list[dict[str, str]] = []
         hashes: list[str] = []
+        facets: list[dict[str, list[str]]] = []
+        context_facets: list[dict[str, list[str]]] = []
         with (index_dir / CLAUSES).open(encoding="utf-8") as f:
             for line in f:
                 if not line.strip():
@@ -568,10 +752,27 @@ def load_index(
                 clauses.append(_clause_from_record(rec))
                 metas.append({k: str(rec.get(k, "")) for k in ("issuer", "date", "kind")})
                 hashes.append(str(rec["hash"]))
+                facets.append(dict(rec.get("facets", {})))
+                context_facets.append(dict(rec.get("context_facets", {})))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise _bad(index_dir, f"has a damaged {CLAUSES}") from e
     if len(clauses) != n:
         raise _bad(index_dir, f"has {len(clauses)} clauses in {CLAUSES}, manifest says {n}")
+    try:
+        units: list[Unit] = []
+        with (index_dir / UNITS).open(encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                pos, a, b = int(rec["clause"]), int(rec["start"]), int(rec["end"])
+                text = clauses[pos].text[a:b]
+                units.append(Unit(pos, int(rec["index"]), a, b, text, dict(rec["facets"])))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise _bad(index_dir, f"has a damaged {UNITS}") from e
+    n_units = int(manifest.get("n_units", -1))
+    if len(units) != n_units:
+        raise _bad(index_dir, f"has {len(units)} units in {UNITS}, manifest says {n_units}")
 
     try:
         vectors = np.load(index_dir / VECTORS, allow_pickle=False, mmap_mode="r")
@@ -581,7 +782,9 @@ def load_index(
         raise _bad(index_dir, f"has {VECTORS} of shape {vectors.shape}, expected {(n, dim)}")
 
     try:
-        findex = faiss.read_index(str(index_dir / FAISS))
+        # memory-mapped vectors (flat, HNSW and IVF storage): server worker processes
+        # over one index share its pages instead of each holding a copy
+        findex = faiss.read_index(str(index_dir / FAISS), faiss.IO_FLAG_MMAP_IFC)
     except Exception as e:  # faiss raises RuntimeError with a C++ trace
         raise _bad(index_dir, f"has a damaged {FAISS}") from e
     if findex.ntotal != n or findex.d != dim:
@@ -589,6 +792,14 @@ def load_index(
             index_dir, f"has {FAISS} with {findex.ntotal}×{findex.d} vectors, expected {n}×{dim}"
         )
     tune_faiss(findex)
+    try:
+        unit_vectors = np.load(index_dir / UNIT_VECTORS, allow_pickle=False, mmap_mode="r")
+        ufaiss = faiss.read_index(str(index_dir / UNIT_FAISS))
+    except Exception as e:
+        raise _bad(index_dir, f"has a damaged {UNIT_VECTORS} or {UNIT_FAISS}") from e
+    if unit_vectors.shape != (n_units, dim) or ufaiss.ntotal != n_units:
+        raise _bad(index_dir, f"has unit vectors that do not match {UNITS}")
+    tune_faiss(ufaiss)
 
     try:
         bm25 = bm25s.BM25.load(str(index_dir / BM25_DIR), load_corpus=False, allow_pickle=False)
@@ -597,6 +808,10 @@ def load_index(
         raise _bad(index_dir, "has a damaged bm25 index") from e
     if n_bm25 != n:
         raise _bad(index_dir, f"has a bm25 index of {n_bm25} documents, expected {n}")
+
+    milvus = bm25_sparse = None
+    if store is not None and store.is_milvus:
+        milvus, bm25_sparse = open_milvus(manifest, store, index_dir, n)
 
     return LoadedIndex(
         index_dir=shown,
@@ -608,4 +823,11 @@ def load_index(
         bm25=bm25,
         vectors=vectors,
         tokenizer=tokenizer,
+        units=units,
+        unit_vectors=unit_vectors,
+        unit_faiss=ufaiss,
+        facets=facets,
+        context_facets=context_facets,
+        milvus=milvus,
+        bm25_sparse=bm25_sparse,
     )

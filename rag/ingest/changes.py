@@ -117,9 +117,16 @@ def _fingerprint(d: Document) -> str:
     clauses = [
         (c.label, c.text, c.part, c.part_title, c.headings, str(c.span), c.seq) for c in d.clauses
     ]
-    return json.dumps(
-        [d.to_json(), d.text, str(d.span), clauses], ensure_ascii=False, sort_keys=True
-    )
+    # what the text says, not what is derived from other documents or marks
+    # (superseded_by, the status as of today, a hand-set status)
+    read = {k: v for k, v in d.to_json().items() if k in _READ_FIELDS}
+    return json.dumps([read, d.text, str(d.span), clauses], ensure_ascii=False, sort_keys=True)
+
+
+_READ_FIELDS = frozenset(
+    "doc_no title issuer date kind printed source attachments n_clauses clause_labels "
+    "effective expires trial supersedes validity_evidence".split()
+)
 
 
 def _free_name(corpus: Corpus, name: str, sha256: str) -> str:
@@ -152,6 +159,24 @@ def _used_sources(
     # a source whose every document was replaced or removed goes (its history stays)
     used = {d.source for d in docs}
     return {k: v for k, v in sources.items() if k in used}
+
+
+def _changed(
+    corpus: Corpus,
+    docs: list[Document],
+    sources: dict[str, SourceRecord],
+    history: list[HistoryEvent],
+) -> Corpus:
+    """``corpus`` with new documents, sources and history; hand-set statuses kept, relinked."""
+    out = dataclasses.replace(
+        corpus,
+        documents=docs,
+        sources=sources,
+        history=history,
+        status_marks=list(corpus.status_marks),
+    )
+    out.relink()
+    return out
 
 
 def add_parsed(
@@ -259,10 +284,7 @@ def add_parsed(
     if summary.status == "unchanged":
         return corpus, summary
     src.warnings = warnings
-    return (
-        Corpus(documents=kept, sources=_used_sources(kept, sources), history=history),
-        summary,
-    )
+    return _changed(corpus, kept, _used_sources(kept, sources), history), summary
 
 
 def remove_document(
@@ -276,7 +298,7 @@ def remove_document(
         *corpus.history,
         event("remove", doc, corpus.sources.get(doc.source), actor=actor, at=at, detail="retired"),
     ]
-    return Corpus(docs, _used_sources(docs, corpus.sources), history), doc
+    return _changed(corpus, docs, _used_sources(docs, corpus.sources), history), doc
 
 
 def record(

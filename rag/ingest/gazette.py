@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass, field
 
 from rag.ingest.docno import canonical_doc_no
-from rag.ingest.outline import Line
+from rag.ingest.labels import parse_marker
+from rag.ingest.outline import Line, clean_text
 
 # A line holding only a 文号 (the anchor of a title block), after repair.
 _ANCHOR_RE = re.compile(
@@ -38,6 +39,10 @@ _RUNNING_HEAD_RE = re.compile(r"^嘉兴政报.{0,3}总第\d+期.{0,8}$")
 _ADDRESSEE_RE = re.compile(r"^\s*(各县|各区|南湖区|各市|各乡镇|市政府各部门|各有关单位)")
 _LISTING_RE = re.compile(
     r"^[\s\-#]*([\u4e00-\u9fff]{1,12}(?:〔|\[)\s*\d{4}\s*(?:〕|\])\s*\d{1,4}\s*号)\s+(\S.*?)\s*$"
+)
+# A short title line of an attached text (…意见, …办法), no sentence punctuation.
+_ATTACHED_TITLE_RE = re.compile(
+    r"^[^，。；：]{4,40}(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|预案)(（[^（）]{1,16}）)?$"
 )
 _TOC_RE = re.compile(r"^\s*-\s*(.+?)\s*[（(]\s*([^()（）]*?号)\s*[)）]\s*\.{2,}.*$")
 
@@ -215,6 +220,11 @@ def _cover_end(lines: list[str], anchor: int, limit: int, two_col: bool) -> int:
         return anchor + 1
     tail = [s for s in lines[date_at + 1 : j] if not _blank(s)]
     if len(tail) > 3 or j - anchor > 25:
+        # The block can also sit inside the page's text: the attached text's title, then
+        # the rest of a sentence its first column broke (嘉政办发〔2014〕113号).
+        k = next((i for i in range(date_at + 1, j) if not _blank(lines[i])), j)
+        if date_at - anchor <= 20 and k < j and _ATTACHED_TITLE_RE.search(_squash(lines[k])):
+            return k + 1
         return anchor + 1
     return j
 
@@ -287,6 +297,15 @@ def split_issue(raw_lines: list[str], repaired: list[str]) -> GazetteIssue:
 
     news_mask = _news_lines(lines, raw_lines, page_starts, docs_end) if two_col else set()
 
+    # The rest of a title block's page can be the previous document's column.
+    spill: dict[int, tuple[int, int]] = {}
+    if two_col:
+        for k in range(1, len(blocks)):
+            nxt_k = pre_ranges[k + 1][0] if k + 1 < len(blocks) else docs_end
+            seg = _previous_column(lines, page_starts, blocks, pre_ranges, k, nxt_k)
+            if seg is not None:
+                spill[k] = seg
+
     docs: list[GazetteDoc] = []
     # Unnumbered items before the first numbered document (e.g. 新年献词).
     if first_body > toc_end and any(not _blank(s) for s in lines[toc_end:first_body]):
@@ -297,6 +316,10 @@ def split_issue(raw_lines: list[str], repaired: list[str]) -> GazetteIssue:
         nxt = pre_ranges[k + 1][0] if k + 1 < len(blocks) else docs_end
         title_lines = [Line(i + 1, lines[i]) for i in range(ts, a) if not _blank(lines[i])]
         body_idx = list(range(a + 1, be)) + list(range(pre_s, pre_e)) + list(range(be, nxt))
+        if k in spill:
+            body_idx = [i for i in body_idx if not spill[k][0] <= i < spill[k][1]]
+        if k + 1 in spill:
+            body_idx += list(range(*spill[k + 1]))
         body = [
             Line(i + 1, lines[i])
             for i in body_idx
@@ -315,6 +338,57 @@ def split_issue(raw_lines: list[str], repaired: list[str]) -> GazetteIssue:
         docs.append(GazetteDoc("", f"政务动态（{first[:12]}…）", "news", [], body))
     docs.extend(_unnumbered_tail(lines, docs_end, n, sections))
     return GazetteIssue(docs, listed, warnings)
+
+
+def _last_number(lines: list[str], kinds: tuple[str, ...]) -> dict[str, int]:
+    """The last number of each marker kind (一、 / 第X条) at a line start in ``lines``."""
+    out: dict[str, int] = {}
+    for s in lines:
+        m = parse_marker(clean_text(s))
+        if m is not None and m.kind in kinds:
+            out[m.kind] = m.n
+    return out
+
+
+def _previous_column(
+    lines: list[str],
+    page_starts: list[int],
+    blocks: list[tuple[int, int, int]],
+    pre_ranges: list[tuple[int, int]],
+    k: int,
+    limit: int,
+) -> tuple[int, int] | None:
+    """The lines after document ``k``'s title block that belong to document ``k - 1``.
+
+    On a page where a document starts, the extraction can give the new document's first
+    column, its title block, then the other column, which ends the previous document
+    (嘉政办发〔2014〕105号's page holds 104号's "四、保障措施"). That stretch runs from the
+    block to the next page start; it is the previous document's when its first top-level
+    number (一、 or 第X条) continues the previous document's numbering and not the new one's.
+    """
+    _ts, a, be = blocks[k]
+    end = min([p for p in page_starts if p > be] + [limit])
+    if end <= be:
+        return None
+    kinds = ("cn", "article")
+    seg = _last_number(lines[be:end], kinds)
+    first = next(
+        (
+            (m.kind, m.n)
+            for s in lines[be:end]
+            if (m := parse_marker(clean_text(s))) is not None and m.kind in kinds
+        ),
+        None,
+    )
+    if first is None or not seg:
+        return None
+    prev_s = pre_ranges[k - 1][0]
+    prev = _last_number(lines[prev_s : pre_ranges[k][0]], kinds)
+    cur = _last_number(lines[a + 1 : be] + lines[pre_ranges[k][0] : pre_ranges[k][1]], kinds)
+    kind, n = first
+    if prev.get(kind) == n - 1 and cur.get(kind, 0) != n - 1:
+        return be, end
+    return None
 
 
 _BULLET_RE = re.compile(r"^\s*[▲银]\s*\d{1,2}日")

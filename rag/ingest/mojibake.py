@@ -16,7 +16,10 @@ The model is adapted to the file with its own clear decisions (a gazette repeats
 ``组长：``), bracket and quote images are decided together with their partner (a bracketed
 note ``材料也此条款…办法页遥`` is scored like ``（…）``, since the clean text has almost no
 ``〔〕`` outside document numbers; ``第5页``, ``首页`` and ``也可以`` stay words), and list
-marks (▲ bullets, ①②③ chains) are restored from layout. :func:`repair` maps one character
+marks (▲ bullets, ①②③ chains, Ⅰ–Ⅻ before 级/类) and the heading font's ``穴…雪``
+brackets are restored from layout. The colon image 院 ends institution names (保健院,
+敬老院): a parenthetical after it, a second colon image in the same clause, or a longer
+dictionary word over it count against the colon. :func:`repair` maps one character
 to one character, so offsets and line numbers of the source text stay valid.
 
 Measured by ``bench/repair_residual.py``.
@@ -135,6 +138,17 @@ _LIST_MARKS = frozenset(_CIRCLED + "▲")
 # What precedes an item start: ：；。 or their images (the text is not repaired yet).
 _ITEM_LEADS = frozenset("：；。:;" + "".join(FORWARD[p] for p in "：；。"))
 _CHAIN_WINDOW = 400  # characters between consecutive items ① → ②
+# Roman numerals Ⅰ–Ⅻ (玉域芋郁吁遇喻峪御愈欲狱) grade levels and classes: 芋级应急响应 is
+# Ⅲ级. Restored only right before 级/类 and not where the image makes a word with the
+# character before it (区域级, 待遇类).
+_ROMAN = "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅪⅫ"
+_ROMAN_IMAGES = {shift_char(c): c for c in _ROMAN}
+_ROMAN_UNITS = frozenset("级类")
+# The heading font of the same gazette is shifted by 0x2E instead: （…） comes out as 穴…雪
+# (【市政府人事任免】穴2014年8月、12月份雪, 嘉兴政报穴总第139期雪). Restored as a pair on one
+# line, a short span apart with no sentence end inside, where neither makes a word.
+_HEADING_PAIR = ("穴", "雪")
+_HEADING_PAIR_SPAN = 30
 
 # Detection evidence: images that are rare as real characters (袁, a surname, counts half).
 _IMAGE_WEIGHT = {FORWARD[p]: 1.0 for p in "。、；（）》”"} | {FORWARD["，"]: 0.5}
@@ -156,6 +170,18 @@ _RANGE_CUE = 6.0  # 2013耀2020: between two numbers 耀 is the range mark ～
 _RANGE_UNIT_CUE = 8.0
 _RANGE_ENDS = frozenset("路街道站桥镇村区县市年月日时号期")
 _CONFIDENT = 4.0  # margin (nats) of a first-pass decision used to adapt to the file
+# The colon image 院 ends many institution names (医院, 保健院, 敬老院). Cues against the
+# colon reading, each measured on the held-out synthetic gazette and checked on 003:
+# 保健院（市妇女儿童医院）: a colon opens an item list "：（一）", not a parenthetical;
+_PAREN_AFTER_COLON_CUE = 4.0
+# 护理院出入院标准: one clause (no punctuation or space between) holds at most one colon;
+_SECOND_COLON_CUE = 5.0
+_COLON_CLAUSE = 12  # characters
+# 敬老院转型: a dictionary word of three or more characters covers the image.
+_LONG_WORD_CUE = 4.0
+_LONG_WORD_MIN_FREQ = 3
+# A colon is never directly followed by sentence punctuation (护理院， is not 护理：，).
+_NOT_AFTER_COLON = frozenset("，。、；：")
 
 _WS = frozenset(" \t\r\n\u3000\xa0")
 _DIGITS = frozenset("0123456789" + _DIGIT_SOURCES)
@@ -369,12 +395,13 @@ def is_mojibake(text: str) -> bool:
 
 
 @functools.cache
-def _image_words() -> frozenset[str]:
-    # Two-character dictionary words containing a detection image (遥远, 遥控, 冶金 …),
-    # frequent enough to be real words rather than dictionary noise.
+def _image_words(images: tuple[str, ...] = ()) -> frozenset[str]:
+    # Two-character dictionary words containing a detection image (遥远, 遥控, 冶金 …), or
+    # one of ``images``, frequent enough to be real words rather than dictionary noise.
+    chars = set(images) or set(_IMAGE_WEIGHT)
     found = set()
     for word, freq in _iter_jieba_dict():
-        if len(word) == 2 and freq >= 50 and any(c in _IMAGE_WEIGHT for c in word):
+        if len(word) == 2 and freq >= 50 and any(c in chars for c in word):
             found.add(word)
     return frozenset(found)
 
@@ -616,6 +643,9 @@ class BigramModel:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        if a == "：" and b in _NOT_AFTER_COLON:
+            self._cache[key] = -30.0
+            return -30.0
         q = self._clean(a, b)
         total = self._dict.total.get(a)
         if total:
@@ -701,6 +731,54 @@ def _spaced_from_digit(text: str, i: int, step: int) -> bool:
     return 0 <= j < len(text) and text[j] in "0123456789"
 
 
+_COLON_IMAGE = FORWARD["："]
+_NUMERAL_STARTS = frozenset("一二三四五六七八九十0123456789") | _DIGIT_IMAGES
+
+
+def _colon_cues(text: str, i: int) -> float:
+    """Evidence (nats) against reading the colon image at ``i`` as a colon."""
+    against = 0.0
+    j = _skip_space(text, i + 1, 1)
+    if j < len(text) and text[j] in ("（", FORWARD["（"]):
+        k = _skip_space(text, j + 1, 1)
+        if k < len(text) and text[k] not in _NUMERAL_STARTS:
+            against += _PAREN_AFTER_COLON_CUE
+    for step in (-1, 1):
+        k = i + step
+        while 0 <= k < len(text) and abs(k - i) <= _COLON_CLAUSE:
+            ch = text[k]
+            if ch == _COLON_IMAGE:
+                against += _SECOND_COLON_CUE
+                break
+            if not _is_ideograph(ch) or ch in _CANDIDATES:
+                break
+            k += step
+    return against
+
+
+@functools.cache
+def _long_words() -> dict[str, frozenset[str]]:
+    """Dictionary words of 3–4 characters holding a candidate image, by that image."""
+    found: dict[str, set[str]] = {}
+    for word, freq in _iter_jieba_dict():
+        if 3 <= len(word) <= 4 and freq >= _LONG_WORD_MIN_FREQ:
+            for ch in set(word) & _CANDIDATES:
+                found.setdefault(ch, set()).add(word)
+    return {ch: frozenset(ws) for ch, ws in found.items()}
+
+
+def _in_long_word(text: str, i: int) -> bool:
+    """Whether a dictionary word of three or more characters covers ``text[i]``."""
+    words = _long_words().get(text[i])
+    if not words:
+        return False
+    for n in (3, 4):
+        for start in range(max(0, i - n + 1), i + 1):
+            if text[start : start + n] in words:
+                return True
+    return False
+
+
 def _options(text: str, i: int) -> list[_Option]:
     """The two readings of candidate ``text[i]`` with the layout cues of the punctuation one."""
     ch = text[i]
@@ -723,6 +801,10 @@ def _options(text: str, i: int) -> list[_Option]:
             punct.bonus += _SPACE_CUE
     if out in "。；：" and next_raw == "\n":
         punct.bonus += _NEWLINE_CUE
+    if out == "：":
+        punct.bonus -= _colon_cues(text, i)
+    if _in_long_word(text, i):
+        punct.bonus -= _LONG_WORD_CUE
     if ch == _RANGE_IMAGE:
         if _next_to_digit(text, i, -1) and _next_to_digit(text, i, 1):
             punct.bonus += _RANGE_CUE
@@ -970,18 +1052,46 @@ def _line_start(text: str, i: int) -> bool:
     return j < 0 or text[j] == "\n"
 
 
+def _heading_pair_end(text: str, i: int) -> int:
+    """The 雪 closing the 穴 at ``i`` as a bracket pair (see ``_HEADING_PAIR``), or -1."""
+    words = _image_words(_HEADING_PAIR)
+    if i and text[i - 1 : i + 1] in words:
+        return -1
+    for j in range(i + 1, min(len(text), i + _HEADING_PAIR_SPAN)):
+        ch = text[j]
+        if ch == "\n" or ch in _SENTENCE_ENDS:
+            return -1
+        if ch == _HEADING_PAIR[1]:
+            inner = text[i + 1 : j].strip()
+            if not inner or text[i : i + 2] in words or text[j - 1 : j + 1] in words:
+                return -1
+            return j
+    return -1
+
+
 def _list_marks(text: str) -> dict[int, str]:
-    """Positions of ▲ bullets and ①②… item marks, found by layout alone.
+    """Positions of ▲ bullets, ①②… item marks and Ⅰ–Ⅻ levels, found by layout alone.
 
     A bullet is 银 opening a line right before a number (``银14日：``). An item chain starts
     with 淤 (①) at an item start (after ：；。) and continues with 于 (②), 盂 (③) … each at an
     item start within ``_CHAIN_WINDOW`` characters of the previous one; it counts only if it
-    has at least two items, so 于 on its own is never touched.
+    has at least two items, so 于 on its own is never touched. A Roman numeral image
+    right before 级 or 类 is the numeral unless it makes a word with the character before.
     """
     marks: dict[int, str] = {}
+    words = _image_words(tuple(_ROMAN_IMAGES))
     for i, ch in enumerate(text):
         if ch == _BULLET_IMAGE and _line_start(text, i) and _next_to_digit(text, i, 1):
             marks[i] = "▲"
+        elif ch == _HEADING_PAIR[0] and (close := _heading_pair_end(text, i)) > 0:
+            marks[i], marks[close] = "（", "）"
+        elif (
+            ch in _ROMAN_IMAGES
+            and i + 1 < len(text)
+            and text[i + 1] in _ROMAN_UNITS
+            and (i == 0 or text[i - 1 : i + 1] not in words)
+        ):
+            marks[i] = _ROMAN_IMAGES[ch]
     starts = {
         img: [i for i, ch in enumerate(text) if ch == img and _item_start(text, i)]
         for img in _CIRCLED_IMAGES

@@ -874,3 +874,76 @@ def split_clauses(lines: list[Line]) -> list[RawClause]:
     for c in clauses:
         out.extend(_chunk(c))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Nested items inside a clause
+
+
+@dataclass
+class NestedItem:
+    """A numbered item inside a clause (``三、（一）3.`` inside clause ``三、（一）``).
+
+    Retrieval keeps the clause as its unit; nested items are what a citation or a look-up
+    can name more precisely.
+
+    Attributes:
+        label: The item's full canonical label.
+        text: Its text, with its own sub-items.
+        first_line: Index (0-based) of its first line in the clause text.
+        last_line: Index of its last line.
+    """
+
+    label: str
+    text: str
+    first_line: int
+    last_line: int
+
+
+def nested_items(label: str, text: str) -> list[NestedItem]:
+    """The numbered items below a clause, read from its text with the outline rules.
+
+    The clause's own marker line (``（一）…``, ``4.3.2.4 …``, ``第二十条 …``) is its head;
+    the items under it (``1.``, ``（3）``, ``（四）`` …) get the clause label as prefix:
+    clause ``三、（一）`` holding ``3.`` gives ``三、（一）3.``, clause ``4.3.2.4`` holding
+    ``（3）`` gives ``4.3.2.4（3）``, clause ``第二十条`` holding ``（四）`` gives
+    ``第二十条（四）``.
+
+    Args:
+        label: The clause label.
+        text: The clause text (one paragraph or item a line, as the segmenter joins it).
+
+    Returns:
+        Every nested item at any depth, in text order; empty when there is none.
+    """
+    lines = text.split("\n")
+    rows = [_make_row(Line(k, s)) for k, s in enumerate(lines)]
+    if not rows:
+        return []
+    own = rows[0].marker
+    start = 1 if own is not None and label.endswith(own.comp) else 0
+    b = _OutlineBuilder()
+    prev: _Row | None = None
+    for r in rows[start:]:
+        b.feed(r, prev)
+        if not r.blank:
+            prev = r
+    out: list[NestedItem] = []
+
+    def walk(node: _Node, path: list[_Node]) -> None:
+        for child in node.children:
+            if child.kind in ("box", "chapter"):
+                continue
+            local = _label(path, child)
+            full = label + local
+            head = re.match(r"\d+(?:\.\d+)+", local)
+            tail = re.search(r"\d+(?:\.\d+)*$", label)
+            if head and tail and head.group(0).startswith(tail.group(0) + "."):
+                full = label[: tail.start()] + local  # decimal sections carry their own path
+            rows_ = child.all_rows()
+            first, last = _span(rows_)
+            out.append(NestedItem(full, _join_rows(rows_), first, last))
+            walk(child, [*path, child])
+
+    walk(b.root, [])
+    return out

@@ -17,11 +17,13 @@ from rag.ingest.external import parse_external
 from rag.ingest.labels import cn_to_int
 from rag.ingest.mojibake import clean_file_text
 from rag.ingest.outline import Line, split_clauses
-from rag.ingest.source import read_text
+from rag.ingest.source import MAX_FILE_BYTES, SUFFIXES, TEXT_SUFFIXES, read_source, read_text
 from rag.ingest.store import Corpus, SourceRecord
+from rag.ingest.validity import apply_validity
 from rag.models import Document, SourceSpan
 
-SUFFIXES = (".txt", ".md")
+__all__ = ["SUFFIXES", "FileSummary", "ingest", "parse_file", "read_text", "shipped_files"]
+
 _ATTACH_TITLE_RE = re.compile(
     r"(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|清单|预案)(（[^（）]{1,16}）)?$"
 )
@@ -58,7 +60,7 @@ def _parts(doc: gz.GazetteDoc) -> list[tuple[str, list[Line]]]:
     short line after the notice's signature date or after a finished sentence, with
     the next line opening a text (第一章, 第一条, 一、, 为…). Its numbering restarts.
     """
-    body = [ln for ln in doc.body if ln.text.strip()]
+    body = _place_displaced_titles([ln for ln in doc.body if ln.text.strip()])
     parts: list[tuple[str, list[Line]]] = [("", [])]
     seen_date = False
     for i, ln in enumerate(body):
@@ -83,6 +85,60 @@ def _parts(doc: gz.GazetteDoc) -> list[tuple[str, list[Line]]]:
     return [(title, lines) for title, lines in parts if lines or title]
 
 
+def _page_start(text: str) -> bool:
+    """A line opening a page of the two-column extraction (indented by one space)."""
+    return text.startswith(" ") and text[1:2] not in (" ", "")
+
+
+# How far above a displaced title its text may start (lines).
+_DISPLACED_REACH = 150
+
+
+def _place_displaced_titles(body: list[Line]) -> list[Line]:
+    """Move attached texts' titles back to where their texts start (two-column layout).
+
+    On the page where an attached text starts, the two-column extraction emits the page's
+    body first and the text's title after it, right before the next page (嘉政办发〔2014〕
+    112号 attaches four texts; the titles of the last three sit after their 第四条, 一、,
+    第五条). Such a title — an attachment title followed by a page start — goes back to
+    the numbering restart above it (第一章, 第一条, 一、, or the preamble 为…/根据… before
+    it, after the previous text's last sentence), and the sentence it split reads whole.
+    """
+    out = list(body)
+    i = 0
+    while i < len(out):
+        ln = out[i]
+        nxt = out[i + 1].text if i + 1 < len(out) else ""
+        if not (_is_attachment_title(ln.text) and _page_start(nxt)):
+            i += 1
+            continue
+        start = _restart_above(out, i)
+        if start is None:
+            i += 1
+            continue
+        out.insert(start, out.pop(i))
+        i += 1
+    return out
+
+
+def _restart_above(body: list[Line], i: int) -> int | None:
+    """Where the text whose title sits displaced at ``i`` starts, or None."""
+    texts = [ln.text for ln in body]
+    floor = max(0, i - _DISPLACED_REACH)
+    restart = next((k for k in range(i - 1, floor - 1, -1) if gz._RESTART_RE.match(texts[k])), None)
+    if restart is None:
+        return None
+    # 第一章 above 第一条: the chapter opens the text.
+    while restart > floor and gz._RESTART_RE.match(texts[restart - 1]):
+        restart -= 1
+    for k in range(max(floor, restart - 15), restart):
+        if re.match(r"^\s*(为|根据|按照)", texts[k]) and gz._prev_ends_sentence(texts, k, floor):
+            return k
+    if gz._prev_ends_sentence(texts, restart, floor):
+        return restart
+    return None
+
+
 def _without_signature(lines: list[Line]) -> list[Line]:
     """Drop the signature and date lines: they are metadata, not clause text."""
     out: list[Line] = []
@@ -103,10 +159,16 @@ def _without_signature(lines: list[Line]) -> list[Line]:
 
 
 def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
+    split = _parts(doc)
     parts = [
         (title, [rc for rc in split_clauses(_without_signature(lines)) if rc.text.strip()])
-        for title, lines in _parts(doc)
+        for title, lines in split
     ]
+    # The text in reading order: an attached text's displaced title stands where it starts.
+    text = [_squash(ln.text) for ln in doc.title_lines if ln.text.strip()]
+    for title, lines in split:
+        text += [title] if title else []
+        text += [_squash(ln.text) for ln in lines if ln.text.strip()]
     draft = DocDraft(
         doc_no=doc.doc_no,
         title=doc.title,
@@ -116,7 +178,7 @@ def _to_document(doc: gz.GazetteDoc, source: str) -> Document:
         source=source,
         parts=parts,
         span=SourceSpan(source, doc.start_line, doc.end_line),
-        text="\n".join(_squash(ln.text) for ln in doc.title_lines + doc.body if ln.text.strip()),
+        text="\n".join(text),
     )
     return draft.to_document()
 
@@ -138,9 +200,25 @@ def _article_gaps(d: Document) -> list[str]:
     return out
 
 
-def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
-    """Parse one file into documents (printed and listed-not-printed) and warnings."""
-    raw = read_text(path)
+def parse_file(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, ocr: str = "auto"
+) -> tuple[SourceRecord, list[Document], list[str]]:
+    """Parse one file into documents (printed and listed-not-printed) and warnings.
+
+    Every supported type (``.txt``, ``.md``, ``.pdf``, ``.docx``, ``.html``, ``.ofd``) is
+    read into text lines first (:func:`rag.ingest.source.read_source`); the same repair
+    and segmentation then cut documents and clauses out of them.
+
+    Args:
+        path: The file.
+        max_bytes: Size limit; larger files are refused unread.
+        ocr: ``auto`` or ``off`` (OCR for PDF pages without a text layer).
+
+    Raises:
+        CorpusError: The file cannot be read, or holds no recognisable document.
+    """
+    extracted = read_source(path, max_bytes=max_bytes, ocr=ocr)
+    raw = extracted.text
     repaired = clean_file_text(raw)
     src = SourceRecord(
         file=path.name,
@@ -149,7 +227,7 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
         repaired_text=repaired,
         repaired=repaired != raw,
     )
-    warnings: list[str] = []
+    warnings: list[str] = list(extracted.warnings)
     raw_lines = raw.split("\n")
     lines = repaired.split("\n")
     docs: list[Document] = []
@@ -163,11 +241,33 @@ def parse_file(path: Path) -> tuple[SourceRecord, list[Document], list[str]]:
         docs += _listed_not_printed(issue.listed, docs, path.name, warnings)
     else:
         docs = [dr.to_document() for dr in parse_external(path, text=repaired)]
+    if not any(_recognisable(d) for d in docs):
+        raise CorpusError(
+            f"{path.name}: no policy document recognised in its text "
+            "(no 文号, no policy title, no numbered articles or items)"
+        )
     for d in docs:
         if d.printed:
             warnings += _article_gaps(d)
+            apply_validity(d)
     src.warnings = warnings
     return src, docs, warnings
+
+
+_POLICY_TITLE_RE = re.compile(
+    r"(通知|通报|决定|办法|条例|规定|意见|方案|规划|计划|细则|规则|批复|公告|通告|命令|令|函|纪要|"
+    r"标准|制度|要点|清单|预案|指引|指南|报告)(（[^（）]{1,16}）)?$"
+)
+
+
+def _recognisable(d: Document) -> bool:
+    """Whether a parsed document looks like a policy text: a 文号, a policy title, or
+    numbered articles or items."""
+    if not d.printed or d.kind != "document":
+        return False
+    if d.doc_no or _POLICY_TITLE_RE.search(d.title):
+        return True
+    return any(c.label not in ("序言", "附件", "") for c in d.clauses)
 
 
 def _listed_not_printed(
@@ -203,7 +303,7 @@ def _listed_not_printed(
 
 
 def shipped_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.name != "README.md")
+    return sorted(p for p in root.rglob("*") if p.suffix in TEXT_SUFFIXES and p.name != "README.md")
 
 
 def ingest(
@@ -212,6 +312,8 @@ def ingest(
     on_file: Callable[[Path], None] | None = None,
     *,
     actor: str = "cli",
+    max_bytes: int = MAX_FILE_BYTES,
+    ocr: str = "auto",
 ) -> tuple[Corpus, list[FileSummary]]:
     """Parse ``paths`` and merge them into ``corpus`` (rules: :mod:`rag.ingest.changes`).
 
@@ -223,7 +325,7 @@ def ingest(
         if on_file:
             on_file(path)
         try:
-            src, new_docs, warnings = parse_file(path)
+            src, new_docs, warnings = parse_file(path, max_bytes=max_bytes, ocr=ocr)
         except CorpusError as e:
             summaries.append(FileSummary(file=path.name, error=str(e), status="error"))
             continue

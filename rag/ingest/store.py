@@ -4,6 +4,14 @@ Writes are atomic: a new database is written next to the old one (``.corpus-<pid
 and renamed over it, so a failed ingest leaves the previous store untouched. Temp files of
 writers that died before the rename are removed by the next write. Callers that change
 the store hold the home's write lock (:mod:`rag.locks`).
+
+Format 2 adds each document's validity (read off its text at ingest) and the
+``status_marks`` table: every status a clerk set by hand, in order, never deleted (the
+latest one per document counts; an empty status puts the text's back). Format 3 adds
+where each source was read from (``sources.path``) and the ``history`` table (every
+ingest, replace, remove and hand-set status). An older store is read by what it holds
+(validity read off the stored texts when it has none) and written as format 3 by the
+next command that saves; a newer one is refused.
 """
 
 from __future__ import annotations
@@ -20,13 +28,12 @@ from typing import Any
 
 from rag.errors import CorpusError, NotFoundError
 from rag.faults import fault
+from rag.ingest.validity import apply_validity, link
 from rag.locks import older_than, pid_alive
-from rag.models import Clause, Document, SourceSpan
+from rag.models import Clause, DocRef, Document, SourceSpan, StatusMark
 
-# 2 added sources.path and the history table; a version 1 store is read as it is and
-# written as version 2 by the next change
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 2 added the validity columns and status_marks, 3 sources.path and the history table
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +46,8 @@ CREATE TABLE documents (
     pos INTEGER PRIMARY KEY, key TEXT NOT NULL, doc_no TEXT NOT NULL, title TEXT NOT NULL,
     issuer TEXT NOT NULL, date TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
     printed INTEGER NOT NULL, attachments TEXT NOT NULL, start_line INTEGER, end_line INTEGER,
-    text TEXT NOT NULL
+    text TEXT NOT NULL, effective TEXT NOT NULL, expires TEXT NOT NULL, trial INTEGER NOT NULL,
+    supersedes TEXT NOT NULL, validity_evidence TEXT NOT NULL
 );
 CREATE UNIQUE INDEX documents_key ON documents(key);
 CREATE TABLE clauses (
@@ -48,6 +56,10 @@ CREATE TABLE clauses (
     file TEXT, start_line INTEGER, end_line INTEGER
 );
 CREATE INDEX clauses_doc ON clauses(doc_key);
+CREATE TABLE status_marks (
+    pos INTEGER PRIMARY KEY, doc_key TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL,
+    at TEXT NOT NULL, by TEXT NOT NULL
+);
 CREATE TABLE history (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, doc_key TEXT NOT NULL,
     doc_no TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL, source_path TEXT NOT NULL,
@@ -109,7 +121,13 @@ class Corpus:
 
     documents: list[Document] = field(default_factory=list)
     sources: dict[str, SourceRecord] = field(default_factory=dict)
+    status_marks: list[StatusMark] = field(default_factory=list)  # in the order set
     history: list[HistoryEvent] = field(default_factory=list)
+    upgraded_from: int | None = None  # the format of the store read, when older
+
+    def relink(self) -> None:
+        """Recompute ``superseded_by`` and hand-set statuses after documents changed."""
+        link(self.documents, self.status_marks)
 
     def printed(self) -> list[Document]:
         return [d for d in self.documents if d.printed]
@@ -213,7 +231,7 @@ def write_tmp(corpus: Corpus, path: Path) -> Path:
             cpos = 0
             for pos, d in enumerate(corpus.documents):
                 con.execute(
-                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         pos,
                         d.key,
@@ -228,6 +246,11 @@ def write_tmp(corpus: Corpus, path: Path) -> Path:
                         d.span.start_line if d.span else None,
                         d.span.end_line if d.span else None,
                         d.text,
+                        d.effective,
+                        d.expires,
+                        int(d.trial),
+                        json.dumps([r.to_json() for r in d.supersedes], ensure_ascii=False),
+                        json.dumps(d.validity_evidence, ensure_ascii=False),
                     ),
                 )
                 for c in d.clauses:
@@ -248,6 +271,11 @@ def write_tmp(corpus: Corpus, path: Path) -> Path:
                         ),
                     )
                     cpos += 1
+            for pos, m in enumerate(corpus.status_marks):
+                con.execute(
+                    "INSERT INTO status_marks VALUES (?,?,?,?,?,?)",
+                    (pos, m.doc_key, m.status, m.note, m.at, m.by),
+                )
         con.close()
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -259,53 +287,98 @@ def write_tmp(corpus: Corpus, path: Path) -> Path:
     return tmp
 
 
-def load(path: Path) -> Corpus:
-    """Read the store; an empty corpus when it does not exist yet."""
+def _refs(raw: str) -> list[DocRef]:
+    return [
+        DocRef(r["doc_no"], r["title"], r.get("partial", ""), r.get("effective", ""))
+        for r in json.loads(raw)
+    ]
+
+
+def load(path: Path, *, documents_only: bool = False) -> Corpus:
+    """Read the store; an empty corpus when it does not exist yet.
+
+    ``documents_only`` reads the documents' metadata and validity without their texts,
+    clauses and sources (what answering needs to know about each document).
+    """
     if not path.exists():
         return Corpus()
     try:
         con = _connect(path)
         version = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if not version or int(version[0]) not in READABLE_VERSIONS:
-            raise CorpusError(f"corpus store {path} has another format: run `rag ingest` again")
-        v1 = int(version[0]) == 1
-        corpus = Corpus()
-        cols = _SOURCE_COLS.replace(", path", ", ''") if v1 else _SOURCE_COLS
-        for row in con.execute(f"SELECT {cols} FROM sources ORDER BY file"):
-            corpus.sources[row[0]] = SourceRecord(
-                row[0], row[1], row[2], row[3], bool(row[4]), json.loads(row[5]), row[6]
+        found = version[0] if version else "unknown"
+        if not found.isdigit() or not 1 <= int(found) <= SCHEMA_VERSION:
+            raise CorpusError(
+                f"corpus store {path} has format {found}, this program reads 1 to "
+                f"{SCHEMA_VERSION}: use the policy-rag that wrote it, or delete it and run "
+                "`rag ingest`"
             )
-        if not v1:
+        # what an older store holds is read off its tables (a store written by an
+        # unreleased build may hold history without validity, or the reverse)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        doc_cols = {r[1] for r in con.execute("PRAGMA table_info(documents)")}
+        source_cols = {r[1] for r in con.execute("PRAGMA table_info(sources)")}
+        old = "validity_evidence" not in doc_cols
+        documents_only = documents_only and not old  # no validity: it is read off texts
+        corpus = Corpus(upgraded_from=int(found) if int(found) < SCHEMA_VERSION else None)
+        if not documents_only:
+            cols = _SOURCE_COLS if "path" in source_cols else _SOURCE_COLS.replace(", path", ", ''")
+            for row in con.execute(f"SELECT {cols} FROM sources ORDER BY file"):
+                corpus.sources[row[0]] = SourceRecord(
+                    row[0], row[1], row[2], row[3], bool(row[4]), json.loads(row[5]), row[6]
+                )
+        if "history" in tables and not documents_only:
             for row in con.execute(f"SELECT {_HISTORY_COLS} FROM history ORDER BY id"):
                 corpus.history.append(HistoryEvent(*row))
         by_key: dict[str, Document] = {}
-        for row in con.execute("SELECT * FROM documents ORDER BY pos"):
-            (_, key, doc_no, title, issuer, date, kind, source, printed, att, sl, el, text) = row
+        text_col = "''" if documents_only else "text"
+        validity_cols = (
+            "'', '', 0, '[]', '[]'"
+            if old
+            else ("effective, expires, trial, supersedes, validity_evidence")
+        )
+        for row in con.execute(
+            "SELECT key, doc_no, title, issuer, date, kind, source, printed, attachments, "
+            f"start_line, end_line, {text_col}, {validity_cols} FROM documents ORDER BY pos"
+        ):
+            (key, doc_no, title, issuer, date, kind, source, printed, att, sl, el, text) = row[:12]
             span = SourceSpan(source, sl, el) if sl is not None else None
             d = Document(
                 doc_no, title, issuer, date, kind, source, bool(printed), json.loads(att), [], span
             )
             d.text = text
+            d.effective, d.expires, d.trial = row[12], row[13], bool(row[14])
+            d.supersedes = _refs(row[15])
+            d.validity_evidence = json.loads(row[16])
             by_key[key] = d
             corpus.documents.append(d)
-        for row in con.execute("SELECT * FROM clauses ORDER BY pos"):
-            (_, doc_key, seq, part, part_title, label, headings, text, file, sl, el) = row
-            d = by_key[doc_key]
-            span = SourceSpan(file, sl, el) if file is not None else None
-            d.clauses.append(
-                Clause(
-                    d.doc_no,
-                    d.title,
-                    label,
-                    text,
-                    part,
-                    part_title,
-                    json.loads(headings),
-                    span,
-                    seq,
+        if not documents_only:
+            for row in con.execute("SELECT * FROM clauses ORDER BY pos"):
+                (_, doc_key, seq, part, part_title, label, headings, text, file, sl, el) = row
+                d = by_key[doc_key]
+                span = SourceSpan(file, sl, el) if file is not None else None
+                d.clauses.append(
+                    Clause(
+                        d.doc_no,
+                        d.title,
+                        label,
+                        text,
+                        part,
+                        part_title,
+                        json.loads(headings),
+                        span,
+                        seq,
+                    )
                 )
-            )
+        if old:
+            for d in corpus.documents:
+                apply_validity(d)
+        if "status_marks" in tables:
+            for row in con.execute(
+                "SELECT doc_key, status, note, at, by FROM status_marks ORDER BY pos"
+            ):
+                corpus.status_marks.append(StatusMark(*row))
         con.close()
+        corpus.relink()
         return corpus
     except sqlite3.DatabaseError as e:
         raise CorpusError(

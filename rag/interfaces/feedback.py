@@ -2,6 +2,10 @@
 
 Clerks' corrections become evaluation items: ``export_gold`` writes them as a draft
 gold file for a person to check.
+
+Several server worker processes write to one database: it runs in WAL mode (readers
+never block the writer) and every connection waits up to ``BUSY_TIMEOUT_S`` for the
+write lock instead of failing with "database is locked".
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ CREATE TABLE IF NOT EXISTS feedback (
 )
 """
 _LOCK = threading.Lock()
+BUSY_TIMEOUT_S = 30.0
 
 
 class FeedbackStore:
@@ -35,10 +40,14 @@ class FeedbackStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with _LOCK, self._con() as con:
+            # WAL is a property of the file: set once, every later connection uses it
+            con.execute("PRAGMA journal_mode=WAL")
             con.execute(_SCHEMA)
 
     def _con(self) -> sqlite3.Connection:
-        return sqlite3.connect(str(self.path), timeout=10)
+        con = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
+        con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        return con
 
     def add(
         self,

@@ -1,4 +1,4 @@
-"""Clerk uploads (API and web app): size limit, safe file names, preview and result JSON.
+"""Clerk uploads (API and web app): size check, safe file names, preview and result JSON.
 
 An upload is saved under its own (sanitised) name in a private temp directory, parsed by
 the ingest pipeline's entry point (:func:`rag.ingest.pipeline.parse_file`, so every
@@ -16,17 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fastapi import HTTPException
-
 from rag.errors import InputError
 from rag.ingest.changes import FileSummary, same_document
 from rag.ingest.store import Corpus
+from rag.interfaces.limits import describe_size
 from rag.models import Document
 
 MB = 1024 * 1024
 OUTLINE_SNIPPET = 60
-# multipart framing around the file: headers, boundary lines
-MULTIPART_SLACK = 64 * 1024
 
 
 class TooLarge(InputError):
@@ -51,14 +48,20 @@ def safe_name(name: str | None) -> str:
     return base[-200:]
 
 
-def check_size(n_bytes: int, max_mb: float) -> None:
-    if n_bytes > max_mb * MB:
-        raise TooLarge(f"upload too large: {n_bytes / MB:.1f} MB (limit {max_mb:g} MB)")
+def check_size(n_bytes: int, max_bytes: int) -> None:
+    if n_bytes > max_bytes:
+        raise TooLarge(
+            f"upload too large: {n_bytes / MB:.1f} MB (limit {describe_size(max_bytes)}, "
+            "RAG_MAX_UPLOAD_BYTES)"
+        )
 
 
 @contextmanager
-def saved_upload(data: BinaryIO, name: str | None, max_mb: float) -> Iterator[Path]:
-    """Copy an upload to ``<private temp dir>/<safe name>``, at most ``max_mb``; its path."""
+def saved_upload(data: BinaryIO, name: str | None, max_bytes: int) -> Iterator[Path]:
+    """Copy an upload to ``<private temp dir>/<safe name>``, at most ``max_bytes``; its path.
+
+    The request body is already limited by :class:`rag.interfaces.limits.BodyLimit`
+    (multipart: the same setting); this also bounds the file itself."""
     base = safe_name(name)
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
         path = Path(tmp) / base
@@ -66,15 +69,15 @@ def saved_upload(data: BinaryIO, name: str | None, max_mb: float) -> Iterator[Pa
         with path.open("wb") as out:
             while chunk := data.read(MB):
                 total += len(chunk)
-                check_size(total, max_mb)
+                check_size(total, max_bytes)
                 out.write(chunk)
         yield path
 
 
 @contextmanager
-def copied_upload(src: Path, max_mb: float) -> Iterator[Path]:
+def copied_upload(src: Path, max_bytes: int) -> Iterator[Path]:
     """Like :func:`saved_upload` for a file already on disk (the web app's upload cache)."""
-    check_size(src.stat().st_size, max_mb)
+    check_size(src.stat().st_size, max_bytes)
     base = safe_name(src.name)
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
         path = Path(tmp) / base
@@ -136,71 +139,3 @@ def result_json(
         "removed": list(summary.removed),
         "warnings": list(summary.warnings),
     }
-
-
-class UploadSizeLimit:
-    """ASGI middleware: refuse an upload body over the limit with 413 before it is parsed.
-
-    A declared ``Content-Length`` over the limit is refused at once; a chunked body is
-    counted as it arrives and cut off when it passes the limit.
-    """
-
-    def __init__(self, app: Any, *, path: str, max_mb: float) -> None:
-        self.app = app
-        self.path = path
-        self.max_mb = max_mb
-        self.limit = int(max_mb * MB) + MULTIPART_SLACK
-
-    async def _refuse(self, send: Any) -> None:
-        body = f'{{"detail":"upload too large (limit {self.max_mb:g} MB)"}}'.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if not (
-            scope.get("type") == "http"
-            and scope.get("method") == "POST"
-            and scope.get("path") == self.path
-        ):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
-            return
-        received = 0
-        started = False
-
-        async def counted() -> Any:
-            nonlocal received
-            msg = await receive()
-            if msg.get("type") == "http.request":
-                received += len(msg.get("body", b""))
-                if received > self.limit:
-                    # FastAPI passes an HTTPException raised while reading the body on
-                    # to its handler (anything else becomes a 400)
-                    raise HTTPException(413, f"upload too large (limit {self.max_mb:g} MB)")
-            return msg
-
-        async def watched(msg: Any) -> None:
-            nonlocal started
-            started = started or msg.get("type") == "http.response.start"
-            await send(msg)
-
-        try:
-            await self.app(scope, counted, watched)
-        except HTTPException as e:
-            if e.status_code != 413 or started:
-                raise
-            await self._refuse(send)

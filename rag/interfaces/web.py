@@ -25,6 +25,7 @@ import html
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ CSS_FILE = UI_DIR / "style.css"
 MAX_HISTORY = 10  # earlier turns passed to the assistant
 MAX_SOURCE_LINES = 4000  # cap of the source pane
 
-DOC_HEADERS = ["文号", "标题", "发文机关", "成文日期", "条款数", "状态"]
+DOC_HEADERS = ["文号", "标题", "发文机关", "成文日期", "条款数", "状态", "效力"]
 KIND_NAMES = {"document": "文件", "personnel": "人事任免", "news": "政务动态"}
 
 # Scroll the document viewer panes to the cited clause (after Svelte has rendered them).
@@ -175,7 +176,60 @@ def answer_record(ans: Answer, hits: list[Hit]) -> dict[str, Any]:
         "citations": cites,
         "notes": list(ans.notes),
         "timings_ms": dict(ans.timings_ms),
+        "understood": dict(ans.understood),
     }
+
+
+# how the clerk console names what was read from a caller's story
+_UNDERSTOOD_LABELS = (
+    ("asks", "问的是"),
+    ("wants", "要的答案"),
+    ("scheme", "参保类型"),
+    ("status", "人员"),
+    ("service", "就医"),
+    ("level", "医院级别"),
+    ("place", "地点"),
+    ("year", "年份"),
+    ("age", "年龄"),
+    ("amount", "金额（元）"),
+    ("docs", "提到的文件"),
+)
+_WANTS_ZH = {
+    "money": "金额",
+    "ratio": "比例",
+    "amount": "数额",
+    "duration": "期限",
+    "age": "年龄",
+    "count": "数量",
+    "when": "时间",
+    "who": "由谁",
+    "where": "在哪办",
+    "bring": "要带什么",
+    "consequence": "后果",
+    "how": "怎么办",
+    "definition": "含义",
+    "which": "哪些",
+    "yesno": "能不能",
+}
+
+
+def understood_md(rec: dict[str, Any]) -> str:
+    """One line of what was read from the question, for the clerk (empty when nothing)."""
+    u = rec.get("understood") or {}
+    bits = []
+    for key, label in _UNDERSTOOD_LABELS:
+        v = u.get(key)
+        if v in (None, "", []):
+            continue
+        if key == "wants":
+            v = [_WANTS_ZH.get(w, w) for w in (v if isinstance(v, list) else [v])]
+        if key == "amount":
+            v = [f"{x:g}" for x in (v if isinstance(v, list) else [v])]
+        text = "、".join(str(x) for x in v) if isinstance(v, list) else str(v)
+        bits.append(f"{label}：{_esc(text)}")
+    if "p_answer" in u:
+        bits.append(f"有依据的把握：{float(u['p_answer']):.0%}")
+    return "<span class='answer-note'>理解为 · " + " · ".join(bits) + "</span>" if bits else ""
 
 
 def _understood_as(rec: dict[str, Any]) -> str:
@@ -220,11 +274,13 @@ def chat_answer(rec: dict[str, Any]) -> str:
         chips = []
         for c in rec["citations"]:
             src = _source_text(c["source"]) if c.get("source") else ""
+            warn = c.get("warning") or ""
             chips.append(
                 '<details class="cite-chip">'
-                f"<summary>{_esc(c['label'])}</summary>"
+                f"<summary>{_esc(c['label'])}{_cite_when(c)}</summary>"
                 '<div class="cite-body">'
-                f'<div class="cite-ctx">{_esc(c.get("context") or c["title"])}</div>'
+                + (f'<div class="cite-warning">⚠ {_esc(warn)}</div>' if warn else "")
+                + f'<div class="cite-ctx">{_esc(c.get("context") or c["title"])}</div>'
                 f'<div class="cite-text">{_lines_html(c["text"])}</div>'
                 + (f'<div class="cite-src">{_esc(src)}</div>' if src else "")
                 + "</div></details>"
@@ -233,6 +289,12 @@ def chat_answer(rec: dict[str, Any]) -> str:
             f'<div class="cites"><div class="cites-title">{title}</div>{"".join(chips)}</div>'
         )
     return "\n\n".join(parts)
+
+
+def _cite_when(c: dict[str, Any]) -> str:
+    """The citation's document date and status, shown after its label."""
+    bits = [b for b in (c.get("date"), c.get("status")) if b]
+    return f'<span class="cite-when"> · {_esc(" · ".join(bits))}</span>' if bits else ""
 
 
 def chat_messages(records: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -263,12 +325,17 @@ def clerk_answer_md(rec: dict[str, Any]) -> str:
     standalone = _understood_as(rec)
     if standalone:
         out.append(f"*按“{_esc(standalone)}”理解*")
+    line = understood_md(rec)
+    if line:
+        out.append(line)
     for note in _other_notes(rec, for_citizens=False):
         out.append(f"<span class='answer-note'>{_esc(note)}</span>")
     if rec["citations"]:
         cites = "\n".join(
             f"{i}. **{_esc(c['label'])}**"
             + (f"　《{_esc(c['title'])}》" if c.get("doc_no") else "")
+            + _cite_when(c)
+            + (f"　⚠ {_esc(c['warning'])}" if c.get("warning") else "")
             for i, c in enumerate(rec["citations"], 1)
         )
         out.append(("**最接近的条款**\n\n" if rec["refused"] else "**出处**\n\n") + cites)
@@ -329,10 +396,18 @@ def viewer_html(corpus: Corpus, ref: dict[str, Any] | None) -> tuple[str, str]:
     return _repaired_pane(doc, target), _source_pane(corpus, doc, target)
 
 
-def _doc_meta(doc: Document) -> str:
+def _validity_text(doc: Document, as_of: date | None) -> str:
+    """The document's status as of ``as_of`` (today), marked when set by hand."""
+    status = doc.status_on(as_of or date.today())
+    return status + ("（人工标注）" if doc.status_mark else "")
+
+
+def _doc_meta(doc: Document, as_of: date | None = None) -> str:
     bits = [doc.doc_no, doc.issuer, doc.date, KIND_NAMES.get(doc.kind, doc.kind)]
     if not doc.printed:
         bits.append("仅列目录，正文未刊登")
+    else:
+        bits.append("效力：" + _validity_text(doc, as_of))
     return " · ".join(_esc(b) for b in bits if b)
 
 
@@ -407,7 +482,9 @@ def _source_pane(corpus: Corpus, doc: Document, target: Clause | None) -> str:
     return "".join(out)
 
 
-def doc_rows(corpus: Corpus, query: str = "") -> tuple[list[list[Any]], list[str]]:
+def doc_rows(
+    corpus: Corpus, query: str = "", as_of: date | None = None
+) -> tuple[list[list[Any]], list[str]]:
     """Rows of the document table matching ``query`` (文号 in any bracket style, title,
     issuer, date), and the documents' keys in the same order."""
     q = query.strip()
@@ -420,17 +497,18 @@ def doc_rows(corpus: Corpus, query: str = "") -> tuple[list[list[Any]], list[str
         status = KIND_NAMES.get(d.kind, d.kind)
         if not d.printed:
             status = "仅列目录（正文未刊登）"
-        rows.append([d.doc_no or "—", d.title, d.issuer, d.date, len(d.clauses), status])
+        valid = _validity_text(d, as_of) if d.printed else ""
+        rows.append([d.doc_no or "—", d.title, d.issuer, d.date, len(d.clauses), status, valid])
         keys.append(d.key)
     return rows, keys
 
 
-def outline_html(doc: Document) -> str:
+def outline_html(doc: Document, as_of: date | None = None) -> str:
     """The clause outline of a document: parts, headings, and each clause (click to open)."""
     out = [
         '<div class="outline">',
         f'<div class="viewer-title">{_esc(doc.title)}</div>',
-        f'<div class="viewer-meta">{_doc_meta(doc)} · {len(doc.clauses)} 个条款</div>',
+        f'<div class="viewer-meta">{_doc_meta(doc, as_of)} · {len(doc.clauses)} 个条款</div>',
     ]
     if not doc.printed:
         out.append("<p>本文件只在目录中列出，正文未刊登，没有可引用的条款。</p>")
@@ -872,7 +950,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
 
         def list_docs(query: str) -> tuple[Any, list[str]]:
             try:
-                rows, keys = doc_rows(st.corpus, query)
+                rows, keys = doc_rows(st.corpus, query, settings.as_of_date)
             except Exception as e:
                 show_error(e)
                 return gr.skip(), []
@@ -885,7 +963,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
             if not 0 <= idx < len(keys):
                 return gr.skip()
             doc = _find_doc(st.corpus, keys[idx])
-            return outline_html(doc) if doc else gr.skip()
+            return outline_html(doc, settings.as_of_date) if doc else gr.skip()
 
         dtable.select(show_outline, [doc_keys], [doutline], **private)
 
@@ -897,7 +975,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
         def refreshed(query: str) -> tuple[Any, ...]:
             st.refresh()
             corpus = st.corpus
-            rows, keys = doc_rows(corpus, query or "")
+            rows, keys = doc_rows(corpus, query or "", settings.as_of_date)
             return (
                 pd.DataFrame(rows, columns=DOC_HEADERS),
                 keys,
@@ -916,7 +994,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                 )
             try:
                 clerk_check(request)
-                with copied_upload(Path(path), settings.max_upload_mb) as p:
+                with copied_upload(Path(path), settings.max_upload_bytes) as p:
                     summary, parsed, before = preview_upload(settings, p)
                 result = result_json(summary, parsed, before, stored=False)
             except Exception as e:
@@ -937,7 +1015,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                 clerk_check(request)
                 if not path:
                     raise InputError("请先上传文件")
-                with copied_upload(Path(path), settings.max_upload_mb) as p:
+                with copied_upload(Path(path), settings.max_upload_bytes) as p:
                     outcome, summary, parsed = add_upload(
                         settings,
                         p,
@@ -1023,7 +1101,7 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
             except Exception as e:
                 show_error(e)
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            rows, keys = doc_rows(corpus)
+            rows, keys = doc_rows(corpus, "", settings.as_of_date)
             if not rows:
                 gr.Warning("还没有导入任何文件：请先运行 `rag ingest` 和 `rag index`。")
             doc_nos = sorted({d.doc_no for d in corpus.printed() if d.doc_no})

@@ -25,11 +25,23 @@ from rag.index.store import LoadedIndex, bm25_text
 from rag.models import Clause, Hit
 from rag.retrieve.rerank import Reranker
 
-SOURCE_ORDER = ("lookup", "dense", "bm25")
+SOURCE_ORDER = ("lookup", "dense", "bm25", "units")
 _ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _DOCNO_BRACKETS = str.maketrans(
     {"[": "〔", "]": "〕", "［": "〔", "］": "〕", "【": "〔", "】": "〕"}
 )
+
+
+def _real_date(v: str) -> bool:
+    """Whether ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` names a day that exists."""
+    import datetime as dt
+
+    y, m, d = ([*map(int, v.split("-")), 1, 1])[:3]
+    try:
+        dt.date(y, m, d)
+    except ValueError:
+        return False
+    return True
 
 
 def normalize_doc_no(doc_no: str) -> str:
@@ -56,7 +68,7 @@ class Filters:
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
             v = getattr(self, name)
-            if v is not None and not _ISO.match(v):
+            if v is not None and not (_ISO.match(v) and _real_date(v)):
                 raise InputError(f"{name} must be an ISO date (YYYY, YYYY-MM or YYYY-MM-DD): {v!r}")
 
     def is_empty(self) -> bool:
@@ -77,6 +89,21 @@ class Filters:
         return not (self.date_to and (not date or date[: len(self.date_to)] > self.date_to))
 
 
+def milvus_filter(filters: Filters | None) -> Any:
+    """The same filters as a Milvus expression builder (None when there are none)."""
+    if filters is None or filters.is_empty():
+        return None
+    from rag.index.milvus import MilvusFilter
+
+    return MilvusFilter(
+        doc_key=filters.doc_no,
+        issuer=filters.issuer,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        kind=filters.kind,
+    )
+
+
 @dataclass
 class ScoredHit:
     """A hit with the evidence behind it (for refusal thresholds and debugging)."""
@@ -88,6 +115,9 @@ class ScoredHit:
     dense_rank: int | None = None  # 1-based
     bm25_score: float | None = None
     bm25_rank: int | None = None
+    unit_score: float | None = None  # best cosine among the clause's answer units
+    unit_rank: int | None = None  # rank of the clause by that score (1-based)
+    best_unit: int | None = None  # row of that unit in the index's units
     rerank_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +150,7 @@ class Retriever:
         rrf_k: int = 60,
         dense_weight: float = 1.0,
         bm25_weight: float = 1.0,
+        unit_weight: float = 1.0,
         candidates: int = 50,
         reranker: Reranker | None = None,
         lookup: Lookup | None = None,
@@ -144,6 +175,9 @@ class Retriever:
         self.rrf_k = int(rrf_k)
         self.dense_weight = float(dense_weight)
         self.bm25_weight = float(bm25_weight)
+        # answer-unit vectors: a long clause is found by the sentence that matches
+        has_units = loaded_index.unit_faiss is not None and len(loaded_index.units) > 0
+        self.unit_weight = float(unit_weight) if has_units and dense_weight > 0 else 0.0
         self.candidates = int(candidates)
         self.reranker = reranker
         self.lookup = lookup
@@ -159,16 +193,50 @@ class Retriever:
             dtype=np.int64,
         )
 
+    def _from_milvus(
+        self, hits: list[tuple[str, float, int]], allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Milvus hits as (position, score): mapped by clause id through the local records
+        (rows the manifest does not know are ignored), ties by position."""
+        keep = None if allowed is None else set(allowed.tolist())
+        pairs = []
+        for cid, score, _ in hits:
+            pos = self.index.positions.get(cid)
+            if pos is not None and (keep is None or pos in keep):
+                pairs.append((pos, score))
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+        return pairs
+
     def dense(
-        self, query: str, n: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
         """Top ``n`` (position, cosine) by the dense index, best first, ties by position."""
+        if self.embedder is None or n <= 0 or len(self.index) == 0:
+            return []
+        return self._dense_vec(self.embed_query(query), n, allowed, filters)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query's embedding, (1, dim) float32."""
+        assert self.embedder is not None
+        return self.embedder.embed_queries([query]).astype(np.float32, copy=False)
+
+    def _dense_vec(
+        self,
+        q: np.ndarray,
+        n: int,
+        allowed: np.ndarray | None = None,
+        filters: Filters | None = None,
+    ) -> list[tuple[int, float]]:
         import faiss as _faiss
 
         faiss: Any = _faiss  # the bundled stubs lack the SearchParameters* classes
-        if self.embedder is None or n <= 0 or len(self.index) == 0:
-            return []
-        q = self.embedder.embed_queries([query]).astype(np.float32, copy=False)
+        if self.index.milvus is not None:
+            hits = self.index.milvus.dense_search(q[0], n, milvus_filter(filters))
+            return self._from_milvus(hits, allowed)
         findex = self.index.faiss_index
         n = min(n, len(self.index) if allowed is None else len(allowed))
         if n <= 0:
@@ -188,12 +256,45 @@ class Retriever:
         pairs.sort(key=lambda p: (-p[1], p[0]))
         return pairs
 
+    def units(
+        self, q: np.ndarray, n: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float, int]]:
+        """Top ``n`` clauses by their best answer unit: (position, cosine, unit row), best
+        first, ties by position. ``allowed`` restricts the clauses."""
+        idx = self.index
+        if idx.unit_faiss is None or not idx.units or n <= 0:
+            return []
+        # units per clause average ~3.5; fetch enough units to fill n clauses
+        m = min(len(idx.units), max(4 * n, 64))
+        scores, rows = idx.unit_faiss.search(q, m)
+        ok = None if allowed is None else set(int(a) for a in allowed)
+        best: dict[int, tuple[float, int]] = {}
+        for r, sc in zip(rows[0], scores[0], strict=True):
+            if r < 0:
+                continue
+            pos = idx.units[int(r)].clause
+            if ok is not None and pos not in ok:
+                continue
+            if pos not in best or sc > best[pos][0]:
+                best[pos] = (float(sc), int(r))
+        out = [(pos, sc, r) for pos, (sc, r) in best.items()]
+        out.sort(key=lambda p: (-p[1], p[0]))
+        return out[:n]
+
     def bm25(
-        self, query: str, n: int, allowed: np.ndarray | None = None
+        self,
+        query: str,
+        n: int,
+        allowed: np.ndarray | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
         """Top ``n`` (position, BM25 score > 0), best first, ties by position."""
         if n <= 0 or len(self.index) == 0:
             return []
+        if self.index.milvus is not None:
+            qv = self.index.bm25_sparse.query_vector(self.index.tokenizer.tokens(query))
+            hits = self.index.milvus.sparse_search(qv, n, milvus_filter(filters))
+            return self._from_milvus(hits, allowed)
         bm = self.index.bm25
         ids = bm.get_tokens_ids(self.index.tokenizer.tokens(query))
         if not ids:
@@ -227,8 +328,11 @@ class Retriever:
         k: int = 5,
         filters: Filters | None = None,
         pinned: Sequence[Clause] | None = None,
+        query_vec: np.ndarray | None = None,
     ) -> list[ScoredHit]:
-        """Like :meth:`search`, with each retriever's score and rank kept."""
+        """Like :meth:`search`, with each retriever's score and rank kept.
+
+        ``query_vec``: the query's embedding when the caller has it already."""
         if not isinstance(query, str) or not query.strip():
             raise InputError("the question is empty")
         if k < 1:
@@ -255,11 +359,17 @@ class Retriever:
         if allowed is not None and len(allowed) == 0:
             return out
         n_cand = max(self.candidates, k)
-        dense = self.dense(query, n_cand, allowed) if self.dense_weight > 0 else []
-        sparse = self.bm25(query, n_cand, allowed) if self.bm25_weight > 0 else []
+        dense: list[tuple[int, float]] = []
+        by_unit: list[tuple[int, float, int]] = []
+        if self.dense_weight > 0 and self.embedder is not None and len(idx):
+            qv = query_vec if query_vec is not None else self.embed_query(query)
+            dense = self._dense_vec(qv, min(n_cand, len(idx)), allowed, filters)
+            if self.unit_weight > 0:
+                by_unit = self.units(qv, n_cand, allowed)
+        sparse = self.bm25(query, n_cand, allowed, filters) if self.bm25_weight > 0 else []
 
         fused: dict[int, ScoredHit] = {}
-        max_score = (self.dense_weight + self.bm25_weight) / (self.rrf_k + 1)
+        max_score = (self.dense_weight + self.bm25_weight + self.unit_weight) / (self.rrf_k + 1)
 
         def entry(pos: int) -> ScoredHit:
             sh = fused.get(pos)
@@ -276,6 +386,11 @@ class Retriever:
             sh = entry(pos)
             sh.fused += self.bm25_weight / (self.rrf_k + rank)
             sh.bm25_score, sh.bm25_rank = score, rank
+        unit_pairs = [(pos, sc) for pos, sc, _r in by_unit]
+        for rank, (pos, score, row) in zip(_ranks(unit_pairs), by_unit, strict=True):
+            sh = entry(pos)
+            sh.fused += self.unit_weight / (self.rrf_k + rank)
+            sh.unit_score, sh.unit_rank, sh.best_unit = score, rank, row
 
         # pinned clauses found again: merge the evidence, keep them in front
         by_pos = {sh.position: sh for sh in out if sh.position is not None}
@@ -286,13 +401,19 @@ class Retriever:
             sh.hit.score = sh.fused
             sh.hit.sources = [
                 s
-                for s, found in (("dense", sh.dense_rank), ("bm25", sh.bm25_rank))
+                for s, found in (
+                    ("dense", sh.dense_rank),
+                    ("bm25", sh.bm25_rank),
+                    ("units", sh.unit_rank),
+                )
                 if found is not None
             ]
             pin = by_pos.get(pos)
             if pin is not None:
                 pin.dense_score, pin.dense_rank = sh.dense_score, sh.dense_rank
                 pin.bm25_score, pin.bm25_rank = sh.bm25_score, sh.bm25_rank
+                pin.unit_score, pin.unit_rank = sh.unit_score, sh.unit_rank
+                pin.best_unit = sh.best_unit
                 pin.hit.sources = ["lookup", *sh.hit.sources]
                 continue
             ranked.append(sh)
@@ -330,6 +451,7 @@ def retriever_from_settings(
         rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight,
         bm25_weight=settings.bm25_weight,
+        unit_weight=settings.unit_weight,
         candidates=settings.candidates,
         reranker=make_reranker(settings.reranker_model),
         lookup=lookup,

@@ -10,52 +10,30 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from rag.index.lexicon import ancestors, place_names, places_in
 from rag.models import Hit
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent.parent / "index" / "synonyms.txt"
 
-# Places that scope a document or a question (provinces, cities of the corpus' region).
-PLACES = tuple(
-    """
-    北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南
-    广东 海南 四川 贵州 云南 陕西 甘肃 青海 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 台湾 杭州 宁波
-    温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水 南京 苏州 无锡 深圳 广州 武汉 成都 西安 厦门
-    青岛 大连 沈阳 长沙 郑州 济南 合肥 福州 南昌 新余 桐乡 海宁 平湖 嘉善 海盐
-    """.split()
-)
-
-
-# Cities inside a province: a provincial text applies in its cities, and a question
-# about the province may be answered by a city's text.
-PARENT = {
-    **{
-        c: "浙江"
-        for c in "杭州 宁波 温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水".split()
-        + "桐乡 海宁 平湖 嘉善 海盐".split()
-    },
-    **{c: "江苏" for c in "南京 苏州 无锡".split()},
-    "新余": "江西",
-    "南昌": "江西",
-}
-REGIONS = {"长三角": ("上海", "浙江", "江苏", "安徽")}
+# Places that scope a document or a question, from index/places.tsv (longest first).
+PLACES = place_names()
 
 
 def asked_places(question: str, home: str = "") -> list[str]:
     """Places a question is about (regions expanded); ``[home]`` when it names none."""
-    asked = [p for p in PLACES if p in question]
-    for name, members in REGIONS.items():
-        if name in question:
-            asked.extend(members)
+    asked = places_in(question)
     if not asked and home:
         asked = [home]
     return asked
 
 
 def place_matches(place: str, asked: list[str]) -> bool:
-    """Whether a text scoped to ``place`` ("" = national) fits a question about ``asked``."""
+    """Whether a text scoped to ``place`` ("" = national) fits a question about ``asked``:
+    the same place, or one inside the other (a provincial text applies in its cities, a
+    question about the province may be answered by a city's text)."""
     if not place or not asked:
         return True
-    return any(place == a or PARENT.get(a) == place or PARENT.get(place) == a for a in asked)
+    return any(place == a or place in ancestors(a) or a in ancestors(place) for a in asked)
 
 
 @lru_cache(maxsize=4)
