@@ -169,3 +169,49 @@ def test_in_flight_requests_finish_on_the_old_state_and_a_damaged_index_is_not_l
     damaged.write_bytes(damaged.read_bytes()[:-16])
     st.refresh()
     assert st.assistant is current and current.search("绿色建筑", k=3)
+
+
+def test_a_status_set_through_the_api_is_in_the_history_and_answers_follow(
+    client: TestClient,
+) -> None:
+    r = client.put(f"/api/docs/{D17}/status", json={"status": "已被废止", "note": "新办法"})
+    assert r.status_code == 200 and r.json()["status"] == "已被废止"
+    hist = client.get(f"/api/docs/{D17}/history").json()
+    assert hist[-1]["action"] == "status-set" and hist[-1]["actor"] == "api"
+    assert hist[-1]["detail"] == "已被废止: 新办法"
+
+
+def test_a_status_set_by_another_process_reaches_the_loaded_assistant(home: Path) -> None:
+    from rag.index.lifecycle import set_status
+
+    s = Settings(home=home, embedder="fake", reload_check_seconds=0)
+    st = State(s)
+    before = st.assistant
+    assert before.validity.status(D17) != "已被废止"
+    set_status(s, D17, "已被废止", "新办法")  # as `rag docs --set-status` would
+    st.refresh()
+    assert st.assistant is before  # the index did not change: only the validity
+    assert before.validity.status(D17) == "已被废止"
+
+
+@pytest.mark.slow
+def test_each_worker_process_picks_up_a_removed_document_on_its_own(home: Path) -> None:
+    s = Settings(home=home, embedder="fake", reload_check_seconds=0)
+    app = create_app(s, workers=2)
+    try:
+        with TestClient(app) as c:
+
+            def found() -> bool:
+                hits = c.get("/api/search", params={"q": QUERY, "k": 20}).json()
+                return any(h["doc_no"] == D17 for h in hits)
+
+            assert all(found() for _ in range(4))
+            remove(s, D17)  # another process's change: the workers are not told
+            misses = 0
+            for _ in range(60):
+                misses = 0 if found() else misses + 1
+                if misses >= 8:  # both workers answer from the new index
+                    break
+            assert misses >= 8
+    finally:
+        app.state.pool.close()

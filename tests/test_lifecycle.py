@@ -266,3 +266,74 @@ def test_a_replaced_document_keeps_its_place_and_a_retired_one_can_come_back(
     back, [summary] = ingest([MED06], gone)
     assert summary.status == "new" and summary.added == [D17]
     assert back.documents[-1].doc_no == D17 and len(back.documents) == len(corpus.documents)
+
+
+def test_a_status_set_by_hand_is_recorded_in_the_history_and_leaves_the_index(
+    indexed: Path,
+) -> None:
+    version = (indexed / "index").resolve()
+    code, out, err = run(indexed, "docs", "--set-status", D17, "已被废止", "--note", "新办法施行")
+    assert code == 0, err
+    assert f"{D17}: 已被废止 (set by hand)" in out
+    code, out, _ = run(indexed, "docs", "--history", "国办发[2023]17号", "--json")
+    events = json.loads(out)
+    assert [e["action"] for e in events] == ["ingest", "status-set"]
+    assert events[-1]["actor"] == "cli" and events[-1]["detail"] == "已被废止: 新办法施行"
+    back = store.load(indexed / "corpus.sqlite")
+    assert back.get(D17).status_mark is not None and len(back.status_marks) == 1
+    assert (indexed / "index").resolve() == version  # statuses live in the store only
+    code, out, _ = run(indexed, "docs", "--set-status", D17, "auto")
+    assert code == 0 and "hand-set status is cleared" in out
+    code, out, _ = run(indexed, "docs", "--history", D17, "--json")
+    assert json.loads(out)[-1]["detail"] == "auto (as its text says)"
+
+
+def _as_format_2(path: Path) -> None:
+    """Rewrite a store as main's format 2 wrote it: validity and status marks, but no
+    source paths and no history."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("DROP TABLE history")
+        con.execute("ALTER TABLE sources DROP COLUMN path")
+        con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    con.close()
+
+
+def test_a_format_2_store_is_upgraded_without_losing_a_row_and_a_newer_one_is_refused(
+    home: Path,
+) -> None:
+    path = home / "corpus.sqlite"
+    d99 = "嘉政办发〔2014〕99号"
+    assert run(home, "docs", "--set-status", d99, "已过有效期", "--note", "新预案")[0] == 0
+    want = store.load(path)
+    _as_format_2(path)
+    old = store.load(path)
+    assert old.upgraded_from == 2 and old.history == []
+    assert [d.to_json() for d in old.documents] == [d.to_json() for d in want.documents]
+    assert old.status_marks == want.status_marks and old.get(d99).status_mark is not None
+    assert set(old.sources) == set(want.sources)
+
+    code, out, err = run(home, "ingest", str(GAZETTE_2014))  # unchanged: only the format
+    assert code == 0, err
+    assert "store upgraded from format 2 to 3" in out and "unchanged" in out
+    new = store.load(path)
+    assert new.upgraded_from is None
+    assert [d.to_json() for d in new.documents] == [d.to_json() for d in want.documents]
+    assert new.status_marks == want.status_marks
+    assert set(new.sources) == set(want.sources)
+    assert run(home, "docs", "--set-status", d99, "auto")[0] == 0
+    assert [e.action for e in store.load(path).history] == ["status-set"]
+
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+    con.close()
+    code, _, err = run(home, "docs")
+    assert code == 1 and "has format 4, this program reads 1 to 3" in err
+    assert err.count("\n") == 1
+    code, _, err = run(home, "remove", d99)
+    assert code == 1 and "has format 4" in err
