@@ -153,6 +153,19 @@ class Composer:
     def _figure_line(
         self, u: Understanding, by_p: list[tuple[UnitCandidate, int]], kinds: set[str]
     ) -> list[str]:
+        # the kind asked for first ("多少年" → a duration), a kind that may stand in for
+        # it (a date) only when no chosen unit gives the first
+        asked = {w for w in u.wants if w in kinds} or kinds
+        tiers = [asked, kinds] if asked != kinds else [kinds]
+        for tier in tiers:
+            line = self._figure_tier(u, by_p, tier)
+            if line:
+                return line
+        return []
+
+    def _figure_tier(
+        self, u: Understanding, by_p: list[tuple[UnitCandidate, int]], kinds: set[str]
+    ) -> list[str]:
         for x, n in by_p:
             every = segments(x.text)
             segs = [s for s in every if kinds & set(figure_kinds(s))]
@@ -174,11 +187,16 @@ class Composer:
                 continue
             parts = [self._quote(every, keep[:4], n)]
             # a modifier for the caller's category elsewhere ("退休人员…增加5个百分点")
+            # of the kind asked; a condition ("…前退休的，") is quoted with what follows it
             for y, m in by_p:
-                for s in segments(y.text):
-                    if s in keep or not figure_kinds(s) or _fit(u, s) <= 0:
+                ysegs = segments(y.text)
+                for i, s in enumerate(ysegs):
+                    if s in keep or not kinds & set(figure_kinds(s)) or _fit(u, s) <= 0:
                         continue
-                    parts.append(f"{self._tidy(s)}[{m}]")
+                    run = [s]
+                    if s.rstrip("，, ").endswith("的") and i + 1 < len(ysegs):
+                        run.append(ysegs[i + 1])
+                    parts.append(f"{self._tidy(''.join(run))}[{m}]")
                     break
             line = "；".join(parts[:3])
             open_axes = _open_axes(u, keep)

@@ -38,7 +38,7 @@ def figure_kinds(text: str) -> list[str]:
         value, unit = m.group(1), m.group(2)
         if unit.startswith(("元", "万元")):
             kinds.add("money")
-        elif unit.startswith(("%", "‰")):
+        elif unit.startswith(("%", "‰", "个百分点", "百分点")):
             kinds.add("ratio")
         elif unit.startswith(("周岁", "岁")):
             kinds.add("age")
