@@ -65,7 +65,20 @@ def _not_utf8(kwargs: dict[str, Any]) -> str:
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings; first, a writer's half-done change is completed (cheap when none)."""
+    from rag.home import needs_recovery
+
+    s = Settings()
+    if needs_recovery(s.home, s.index_dir):
+        from rag.index.lifecycle import try_recover
+
+        for note in try_recover(s):
+            typer.echo(f"note: {note}", err=True)
+    return s
+
+
+def _say_err(msg: str) -> None:
+    typer.echo(msg, err=True)
 
 
 def _print_json(obj: Any) -> None:
@@ -79,15 +92,23 @@ def ingest(
         list[Path] | None,
         typer.Argument(help="files to add (.txt .md .pdf .docx .html .ofd)"),
     ] = None,
+    no_index: Annotated[
+        bool, typer.Option("--no-index", help="change the store only, not the index")
+    ] = False,
 ) -> None:
-    """Parse the shipped corpus (no PATH) or the given files into the corpus store."""
+    """Parse the shipped corpus (no PATH) or the given files into the corpus store.
+
+    A file already stored (same content) is left as it is; a document already stored
+    (same 文号, or same title and issuer) is replaced, and said so. When an index exists it
+    is updated in the same step (only changed clauses are embedded).
+    """
     from rich.console import Console
     from rich.progress import Progress
 
-    from rag.ingest import store
-    from rag.ingest.pipeline import ingest as run_ingest
+    from rag.index.lifecycle import ingest_files
     from rag.ingest.pipeline import shipped_files
     from rag.ingest.source import check_suffix
+    from rag.ingest.store import SCHEMA_VERSION
     from rag.settings import SHIPPED_CORPUS
 
     s = _settings()
@@ -96,8 +117,6 @@ def ingest(
     files = list(paths) if paths else shipped_files(SHIPPED_CORPUS)
     for p in files:
         check_suffix(p)
-    corpus = store.load(s.corpus_db)
-    upgraded_from = corpus.upgraded_from
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("ingest", total=len(files))
@@ -105,16 +124,23 @@ def ingest(
         def tick(p: Path) -> None:
             bar.update(task, advance=1, description=p.name)
 
-        corpus, summaries = run_ingest(
-            files, corpus, on_file=tick, max_bytes=s.max_file_bytes, ocr=s.ocr
+        def parsed(p: Path) -> None:
+            if bar.tasks[0].completed >= len(files) - 1:
+                bar.stop()  # the index build that follows has its own progress bar
+            tick(p)
+
+        outcome, summaries = ingest_files(
+            s,
+            files,
+            reindex=not no_index,
+            on_wait=lambda m: err.print(m, markup=False, highlight=False),
+            on_file=parsed,
+            progress=True,
         )
-    # When no file could be read the store is not even rewritten.
-    if any(not sm.error for sm in summaries):
-        store.save(corpus, s.corpus_db)
-    if upgraded_from is not None:
+    if outcome.upgraded_from is not None:
         typer.echo(
-            f"store upgraded from format {upgraded_from} to {store.SCHEMA_VERSION}: "
-            "validity read from the stored texts"
+            f"store upgraded from format {outcome.upgraded_from} to {SCHEMA_VERSION}"
+            + (": validity read from the stored texts" if outcome.upgraded_from < 2 else "")
         )
     failed = 0
     for sm in summaries:
@@ -122,17 +148,68 @@ def ingest(
             failed += 1
             typer.echo(f"error: {sm.error}", err=True)
             continue
-        extra = f", {sm.listed_not_printed} listed-not-printed" if sm.listed_not_printed else ""
-        fix = ", punctuation repaired" if sm.repaired else ""
-        typer.echo(f"{sm.file}: {sm.documents} documents, {sm.clauses} clauses{extra}{fix}")
-        for w in sm.warnings:
-            typer.echo(f"  warning: {w}")
+        _print_file_summary(sm)
+    corpus = outcome.corpus
     typer.echo(
         f"store: {len(corpus.printed())} documents, {len(corpus.clauses())} clauses "
-        f"-> {s.corpus_db}"
+        f"-> {s.corpus_db}" + ("" if outcome.changed else " (nothing changed)")
     )
+    for note in outcome.recovered:
+        typer.echo(f"note: {note}")
+    if outcome.changed and outcome.index_line():
+        typer.echo(outcome.index_line())
     if failed:
         raise typer.Exit(1)
+
+
+def _print_file_summary(sm: Any) -> None:
+    extra = f", {sm.listed_not_printed} listed-not-printed" if sm.listed_not_printed else ""
+    fix = ", punctuation repaired" if sm.repaired else ""
+    state = ""
+    if sm.status == "unchanged":
+        state = " - unchanged (already stored)"
+    elif sm.status == "updated":
+        bits = [
+            f"{len(v)} {k}"
+            for k, v in (("added", sm.added), ("replaced", sm.replaced), ("removed", sm.removed))
+            if v
+        ]
+        state = " - new version of a stored file" + (f": {', '.join(bits)}" if bits else "")
+    typer.echo(f"{sm.file}: {sm.documents} documents, {sm.clauses} clauses{extra}{fix}{state}")
+    if sm.status == "updated":
+        for key in sm.added:
+            typer.echo(f"  added: {key}")
+    for key in sm.replaced:
+        was = sm.replaced_from.get(key, "")
+        where = "an earlier version of this file" if was == sm.file else was
+        typer.echo(f"  replaced: {key} (the stored text from {where})")
+    for key in sm.removed:
+        typer.echo(f"  removed: {key} (no longer in the file)")
+    for w in sm.warnings:
+        typer.echo(f"  warning: {w}")
+
+
+@app.command()
+@friendly
+def remove(
+    doc: Annotated[str, typer.Argument(help="文号 (any printed variant) or title")],
+    no_index: Annotated[
+        bool, typer.Option("--no-index", help="change the store only, not the index")
+    ] = False,
+) -> None:
+    """Retire a document: it leaves the corpus store and the index together."""
+    from rag.index.lifecycle import remove as run_remove
+
+    s = _settings()
+    outcome, d = run_remove(s, doc, reindex=not no_index, on_wait=_say_err, progress=True)
+    name = f"{d.doc_no} 《{d.title}》" if d.doc_no else f"《{d.title}》"
+    typer.echo(f"removed {name}: {len(d.clauses)} clauses (from {d.source})")
+    typer.echo(
+        f"store: {len(outcome.corpus.printed())} documents, {len(outcome.corpus.clauses())} "
+        f"clauses -> {s.corpus_db}"
+    )
+    if outcome.index_line():
+        typer.echo(outcome.index_line())
 
 
 @app.command()
@@ -150,6 +227,10 @@ def clean(file: Path) -> None:
 @friendly
 def docs(
     as_json: Annotated[bool, typer.Option("--json", help="JSON array")] = False,
+    history: Annotated[
+        str | None,
+        typer.Option("--history", metavar="DOC", help="what was ingested, replaced, removed"),
+    ] = None,
     set_status: Annotated[
         tuple[str, str] | None,
         typer.Option(
@@ -161,12 +242,16 @@ def docs(
     ] = None,
     note: Annotated[str, typer.Option("--note", help="why (with --set-status)")] = "",
 ) -> None:
-    """List documents, with each one's status as of RAG_AS_OF (default today)."""
+    """List documents with each one's status as of RAG_AS_OF (default today), or the
+    history of one (--history DOC: 文号 or title)."""
     from rag.ingest import store
 
     s = _settings()
     as_of = s.as_of_date
     corpus = store.load(s.corpus_db)
+    if history is not None:
+        _print_history(corpus, history, as_json)
+        return
     if not corpus.documents:
         raise RagError("the corpus store is empty: run `rag ingest` first")
     if set_status is not None:
@@ -185,19 +270,37 @@ def docs(
 
 
 def _set_status(s: Settings, corpus: Any, doc: str, status: str, *, note: str) -> None:
-    """Record a status set by hand (kept with all earlier ones) and save the store."""
-    from rag.ingest import store
-    from rag.ingest.lookup import find_document
-    from rag.ingest.validity import new_mark
+    """Record a status set by hand (kept with all earlier ones, and in the history)."""
+    from rag.index.lifecycle import set_status
 
-    d = find_document(corpus, doc)
-    mark = new_mark(d, status, note, by="cli")
-    corpus.status_marks.append(mark)
-    corpus.relink()
-    store.save(corpus, s.corpus_db)
+    d = set_status(s, doc, status, note, actor="cli", on_wait=_say_err)
     now = d.status_on(s.as_of_date)
-    how = "set by hand" if mark.status else "as its text says; the hand-set status is cleared"
+    mark = d.status_mark
+    how = (
+        "set by hand"
+        if mark is not None and mark.status
+        else "as its text says; the hand-set status is cleared"
+    )
     typer.echo(f"{d.key}: {now} ({how})")
+
+
+def _print_history(corpus: Any, doc: str, as_json: bool) -> None:
+    from rag.ingest.changes import history_of
+
+    events = history_of(corpus, doc)
+    if as_json:
+        _print_json([e.to_json() for e in events])
+        return
+    if not events:
+        typer.echo(f"{doc}: no history recorded (ingested before `rag` kept one)")
+        return
+    typer.echo("time (UTC)\taction\tdocument\tsource\tsha256\tby\tdetail")
+    for e in events:
+        src = e.source_path or e.source or "-"
+        typer.echo(
+            f"{e.at}\t{e.action}\t{e.doc_key}\t{src}\t{e.source_sha256[:12] or '-'}\t"
+            f"{e.actor}\t{e.detail}"
+        )
 
 
 @app.command()
@@ -288,44 +391,21 @@ def index(
     """Build or update the search index from the corpus store."""
     import os
 
-    from rag.index.backend import StoreConfig
-    from rag.index.cache import VectorCache
-    from rag.index.embedders import embedder_from_settings
-    from rag.index.parallel import EmbedderSpec
-    from rag.index.store import build_index
-    from rag.ingest import store
-    from rag.settings import SHIPPED_VECTORS
+    from rag.index.lifecycle import reindex
 
     s = _settings()
-    corpus = store.load(s.corpus_db)
-    if not corpus.documents:
-        raise RagError("the corpus store is empty: run `rag ingest` first")
-    embedder = embedder_from_settings(s, progress=True)
-    cache = VectorCache(
-        s.vector_cache_dir, embedder.name, embedder.dim, readonly_roots=[SHIPPED_VECTORS]
-    )
-    report = build_index(
-        corpus.clauses(),
-        embedder,
-        s.index_dir,
+    outcome = reindex(
+        s,
         rebuild=rebuild,
-        faiss_kind=s.faiss_kind,
-        documents=corpus.printed(),
-        ann_threshold=s.ann_threshold,
-        cache=cache,
+        on_wait=_say_err,
         workers=workers,
         ray_address=(ray_address or os.environ.get("RAY_ADDRESS") or "local")
         if ray or ray_address
         else None,
-        embedder_factory=EmbedderSpec.from_settings(s),
-        store=StoreConfig.from_settings(s),
     )
-    r = report.to_json()
-    typer.echo(
-        f"index: {r.get('n_total')} clauses ({r.get('n_embedded')} embedded, "
-        f"{r.get('n_reused')} reused), {r.get('n_units')} answer units "
-        f"({r.get('n_units_embedded')} embedded) in {r.get('seconds', 0):.1f}s -> {s.index_dir}"
-    )
+    for note in outcome.recovered:
+        typer.echo(f"note: {note}")
+    typer.echo(outcome.index_line())
 
 
 def _filters(

@@ -26,3 +26,7 @@ class IndexError_(RagError):
 
 class LLMError(RagError):
     """The generative endpoint failed or returned an unusable answer."""
+
+
+class BusyError(RagError):
+    """Another process is changing the corpus store or the index; try again later."""

@@ -86,8 +86,13 @@ class Settings(BaseSettings):
     # Request limits (HTTP API and web app). Bodies above ``max_body_bytes`` get 413;
     # 4 MiB holds the largest valid /api/ask body (20 history turns) even fully escaped.
     max_body_bytes: int = 4 * 1024 * 1024
-    # multipart uploads (the web app's file uploads)
+    # multipart uploads (the web app's file uploads, POST /api/docs)
     max_upload_bytes: int = 20 * 1024 * 1024
+    # Corpus changes: how long a writer waits for another one (seconds) and how often a
+    # running server looks for a new index or corpus on disk (seconds; 0 = every request).
+    # Clerk uploads (POST /api/docs, the documents view) are limited by max_upload_bytes.
+    lock_timeout: float = 600.0
+    reload_check_seconds: float = 1.0
     # Per-client rate limits ("N/second|minute|hour", "" = none), by client address: a
     # hotline room behind one NAT shares one, so they leave room for many clerks.
     rate_ask: str = "300/minute"

@@ -90,3 +90,27 @@ def real_assistant(real_home: Path):  # type: ignore[no-untyped-def]
     from rag.answer.service import Assistant
 
     return Assistant(Settings(home=real_home))
+
+
+SMALL_FILES = [
+    SHIPPED_CORPUS / "external" / name
+    for name in (
+        "gen01_xinyu_yufufa_2012_3_green_building.txt",
+        "gen02_xinjiang_xinzhijianbanfa_2012_24_publicity.txt",
+        "med05_nhsa_decree1_drug_management_2020.txt",
+        "med06_guobanfa_2023_17_fund_regular_supervision.txt",
+    )
+]
+
+
+@pytest.fixture(scope="session")
+def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four shipped documents (国办发〔2023〕17号 among them) with a fake-embedder index:
+    for tests that change the corpus, where each index update re-tokenises every clause."""
+    home = tmp_path_factory.mktemp("smallhome")
+    corpus, _ = ingest(SMALL_FILES, Corpus())
+    store.save(corpus, home / "corpus.sqlite")
+    build_index(
+        corpus.clauses(), FakeEmbedder(), home / "index", documents=corpus.printed(), progress=False
+    )
+    return home

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexError_
-from rag.index import store
+from rag.index import store, versions
 from rag.index.embedders import FakeEmbedder
 from rag.index.store import (
     MAX_EMBED_CHARS,
@@ -318,34 +318,39 @@ def test_failed_build_leaves_old_index_loadable(tmp_path: Path, monkeypatch) -> 
         build_index(more, emb, d, progress=False)
     li = load_index(d, emb.name)
     assert len(li) == 6 and (d / "clauses.jsonl").read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no temp dir left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "index-versions"]
+    # no temp dir left behind: the versions root holds the current version only
+    assert [p.name for p in (tmp_path / "index-versions").iterdir()] == [d.resolve().name]
 
 
 def test_failed_swap_restores_old_index(tmp_path: Path, monkeypatch) -> None:
     d, emb, _ = _build(tmp_path)
     real_replace = os.replace
-    calls = []
 
     def flaky_replace(src, dst):
-        calls.append((src, dst))
-        if len(calls) == 2:  # moving the new index in fails
+        if Path(dst) == d:  # moving the new link in fails
             raise OSError("rename failed")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", flaky_replace)
+    monkeypatch.setattr(versions.os, "replace", flaky_replace)
     with pytest.raises(OSError, match="rename failed"):
         build_index(make_clauses()[:3], emb, d, progress=False)
     monkeypatch.undo()
     assert len(load_index(d, emb.name)) == 6
-    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "index-versions"]
+    # the unused new version goes with the next build
+    build_index(make_clauses(), emb, d, progress=False)
+    assert len(list((tmp_path / "index-versions").iterdir())) == 2  # current + previous
 
 
 def test_stale_temp_dirs_of_dead_builds_are_removed(tmp_path: Path) -> None:
     d, emb, _ = _build(tmp_path)
-    dead = tmp_path / ".index.tmp-999999999-deadbeef"
+    dead = tmp_path / ".index.tmp-999999999-deadbeef"  # named by the older swap
     dead.mkdir()
+    dead_new = tmp_path / "index-versions" / ".tmp-999999999-deadbeef"
+    dead_new.mkdir()
     build_index(make_clauses(), emb, d, progress=False)
-    assert not dead.exists()
+    assert not dead.exists() and not dead_new.exists()
 
 
 def test_empty_corpus_and_unknown_kind_are_refused(tmp_path: Path) -> None:

@@ -303,3 +303,69 @@ def test_missing_index_is_a_message_in_the_page(
         context.close()
         server.should_exit = True
         thread.join(timeout=15)
+
+
+# -- the clerks' documents view: upload → preview → confirm → listed; retire → gone ------
+
+MED06 = PROJECT_ROOT / "data/corpus/external/med06_guobanfa_2023_17_fund_regular_supervision.txt"
+D17 = "国办发〔2023〕17号"
+
+
+def _doc_table_has(page: Any, doc_no: str) -> bool:
+    page.get_by_role("tab", name="文件", exact=True).click()
+    search = page.get_by_label("搜索文件")
+    search.fill(doc_no)
+    page.wait_for_timeout(800)  # the table follows the search box
+    return doc_no in page.locator("#doc-table").inner_text()
+
+
+def test_clerk_uploads_previews_confirms_and_retires_a_document(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory, small_home: Path
+) -> None:
+    import shutil
+
+    from rag.index.lifecycle import remove
+
+    home = shutil.copytree(small_home, tmp_path_factory.mktemp("docs") / "home", symlinks=True)
+    settings = Settings(home=home, embedder="fake", reload_check_seconds=0)
+    remove(settings, D17)  # so that uploading its file adds it
+    url, server, thread = start_server(settings)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.wait_for_selector("#citizen-question textarea")
+        assert not _doc_table_has(page, D17)
+
+        page.get_by_role("tab", name="文档管理").click()
+        confirm = page.locator("#manage-confirm")
+        assert confirm.is_disabled()
+        page.locator("#manage-file input[type=file]").set_input_files(str(MED06))
+        preview = page.locator("#manage-preview")
+        preview.get_by_text("尚未导入").wait_for()
+        text = preview.inner_text()
+        assert D17 in text and "国务院办公厅" in text and "2023-05-26" in text
+        assert "新增" in text and "三、（一）" in text  # what happens, and the outline
+        page.wait_for_function("!document.querySelector('#manage-confirm').disabled")
+        confirm.click()
+        page.locator("#manage-status").get_by_text("已导入").wait_for()
+        assert "新嵌入 18 个条款" in page.locator("#manage-status").inner_text()
+        assert _doc_table_has(page, D17)
+
+        page.get_by_role("tab", name="文档管理").click()
+        picker = page.locator("#manage-doc input")
+        picker.click()
+        picker.fill("17号")
+        page.get_by_role("option", name=re.compile(re.escape(D17))).click()
+        page.locator("#manage-history").get_by_text("导入").first.wait_for()
+        page.click("#manage-retire")
+        page.locator("#manage-status").get_by_text("已撤销").wait_for()
+        assert not _doc_table_has(page, D17)
+        with (home / "index" / "clauses.jsonl").open(encoding="utf-8") as f:
+            assert all(D17 not in line for line in f)
+        assert "Traceback" not in page.locator("body").inner_text()
+    finally:
+        context.close()
+        server.should_exit = True
+        thread.join(timeout=15)

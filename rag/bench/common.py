@@ -30,6 +30,7 @@ SECTIONS = (
     "formats",
     "load",
     "embed",
+    "lifecycle",
 )
 # memory first: the bench process is still small, so the child's ru_maxrss (which Linux
 # carries over fork + exec) starts low
@@ -42,6 +43,7 @@ RUN_ORDER = (
     "build",
     "formats",
     "embed",
+    "lifecycle",
     "scale",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

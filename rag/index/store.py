@@ -12,10 +12,11 @@ The index is a directory of plain files, never pickles::
     units.faiss        inner-product faiss index over unit_vectors.npy
     bm25/              bm25s index over jieba tokens (npy arrays + JSON vocab/params)
 
-``build_index`` writes into a temporary sibling directory and swaps it in with
-``os.replace``, so a crash leaves either the old index or the new one. It embeds only
-texts (clauses and units) whose content hash is in neither the vector cache
-(rag/index/cache.py) nor the previous index, when the embedder is unchanged.
+``build_index`` writes into a temporary directory, renames it to a new version and points
+the ``index`` symlink at it with one rename (:mod:`rag.index.versions`), so a crash leaves
+either the old index or the new one. It embeds only texts (clauses and units) whose
+content hash is in neither the vector cache (rag/index/cache.py) nor the previous index,
+when the embedder is unchanged.
 ``load_index`` verifies everything and raises :class:`IndexError_` on any mismatch.
 """
 
@@ -28,7 +29,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexError_
+from rag.faults import fault
+from rag.index import versions
 from rag.index.backend import StoreConfig, check_store, open_milvus
 from rag.index.cache import VectorCache
 from rag.index.embedders import Embedder
@@ -83,10 +85,13 @@ class BuildReport:
     reason: str = ""
     n_units: int = 0
     n_units_embedded: int = 0
+    # the version directory built; not yet current when built with ``publish=False``
+    version_dir: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["index_dir"] = str(self.index_dir)
+        d["version_dir"] = str(self.version_dir) if self.version_dir else None
         d["seconds"] = round(self.seconds, 3)
         return d
 
@@ -447,23 +452,6 @@ def _cleanup_stale(index_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _swap_in(tmp: Path, index_dir: Path) -> None:
-    """Replace ``index_dir`` by ``tmp``: rename the old away, the new in, delete the old."""
-    old: Path | None = None
-    if index_dir.exists():
-        old = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        os.replace(index_dir, old)
-    try:
-        os.replace(tmp, index_dir)
-    except BaseException:
-        if old is not None:
-            os.replace(old, index_dir)
-        raise
-    _fsync_dir(index_dir.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def build_index(
     clauses: list[Clause],
     embedder: Embedder,
@@ -481,6 +469,7 @@ def build_index(
     ray_address: str | None = None,
     embedder_factory: Callable[[], Embedder] | None = None,
     store: StoreConfig | None = None,
+    publish: bool = True,
 ) -> BuildReport:
     """Embed and index ``clauses`` and their answer units into ``index_dir`` atomically;
     see the module docstring.
@@ -491,7 +480,9 @@ def build_index(
     ``workers`` > 1 embeds in that many processes, ``ray_address`` as a Ray Data job
     (rag/index/parallel.py); both need a picklable ``embedder_factory``. ``store``
     (``RAG_STORE=milvus``) also brings the Milvus collections up to date
-    (rag/index/backend.py).
+    (rag/index/backend.py). With ``publish=False`` the new version is built but
+    ``index_dir`` still shows the old one: the caller makes it current
+    (``versions.point``) together with the corpus store.
     """
     import bm25s
     import faiss
@@ -549,6 +540,7 @@ def build_index(
             )
         else:
             _embed_into(every, todo, all_texts, embedder, progress)
+    fault("index:embedded")
     for i, j in copies:
         every[i] = every[j]
     vectors = every[: len(texts)]
@@ -559,8 +551,7 @@ def build_index(
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _cleanup_stale(index_dir)
-    tmp = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
+    tmp = versions.new_build_dir(index_dir)
     try:
         records = [
             _clause_record(c, metas.get(c.doc_key, {}), h)
@@ -630,7 +621,13 @@ def build_index(
         }
         _write_json(tmp / MANIFEST, manifest)
         _fsync_dir(tmp)
-        _swap_in(tmp, index_dir)
+        fault("index:tmp-written")
+        version = versions.publish(tmp, index_dir)
+        fault("index:published")
+        if publish:
+            versions.point(index_dir, version)
+            fault("commit:index-swapped")
+            versions.cleanup(index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -646,6 +643,7 @@ def build_index(
         reason=reason if n_reused == 0 else "",
         n_units=len(units),
         n_units_embedded=n_units_embedded,
+        version_dir=version,
     )
 
 
@@ -690,7 +688,9 @@ def load_index(
     import bm25s
     import faiss
 
-    index_dir = Path(index_dir)
+    shown = Path(index_dir)
+    # read every file from the version the link shows now, even if it moves meanwhile
+    index_dir = versions.current(shown) or shown
     manifest = read_manifest(index_dir)
     try:
         if manifest.get("format_version") != FORMAT_VERSION:
@@ -814,7 +814,7 @@ def load_index(
         milvus, bm25_sparse = open_milvus(manifest, store, index_dir, n)
 
     return LoadedIndex(
-        index_dir=index_dir,
+        index_dir=shown,
         manifest=manifest,
         clauses=clauses,
         meta=metas,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rapidfuzz import fuzz
 
 from rag.errors import CorpusError
 from rag.ingest import gazette as gz
+from rag.ingest.changes import FileSummary, add_parsed
 from rag.ingest.draft import DocDraft
 from rag.ingest.external import parse_external
 from rag.ingest.labels import cn_to_int
@@ -27,19 +27,6 @@ __all__ = ["SUFFIXES", "FileSummary", "ingest", "parse_file", "read_text", "ship
 _ATTACH_TITLE_RE = re.compile(
     r"(办法|方案|细则|意见|规划|计划|规定|制度|要点|标准|规则|清单|预案)(（[^（）]{1,16}）)?$"
 )
-
-
-@dataclass
-class FileSummary:
-    """What ingesting one file gave: for the end-of-run summary."""
-
-    file: str
-    documents: int = 0
-    clauses: int = 0
-    listed_not_printed: int = 0
-    repaired: bool = False
-    warnings: list[str] = field(default_factory=list)
-    error: str = ""
 
 
 def is_gazette(lines: list[str]) -> bool:
@@ -323,44 +310,27 @@ def ingest(
     paths: Iterable[Path],
     corpus: Corpus,
     on_file: Callable[[Path], None] | None = None,
+    *,
+    actor: str = "cli",
     max_bytes: int = MAX_FILE_BYTES,
     ocr: str = "auto",
 ) -> tuple[Corpus, list[FileSummary]]:
-    """Parse ``paths`` and merge them into ``corpus`` (a file replaces its earlier version).
+    """Parse ``paths`` and merge them into ``corpus`` (rules: :mod:`rag.ingest.changes`).
 
     A file that cannot be read is reported in its summary and skipped; the rest of
-    the corpus is kept.
+    the corpus is kept. ``corpus`` itself is not modified.
     """
     summaries: list[FileSummary] = []
-    docs = list(corpus.documents)
-    sources = dict(corpus.sources)
     for path in paths:
         if on_file:
             on_file(path)
-        summary = FileSummary(file=path.name)
-        summaries.append(summary)
         try:
             src, new_docs, warnings = parse_file(path, max_bytes=max_bytes, ocr=ocr)
         except CorpusError as e:
-            summary.error = str(e)
+            summaries.append(FileSummary(file=path.name, error=str(e), status="error"))
             continue
-        docs = [d for d in docs if d.source != path.name]
-        keys = {d.key for d in docs}
-        for d in new_docs:
-            if d.key in keys:
-                other = next(x for x in docs if x.key == d.key)
-                if other.printed or not d.printed:
-                    warnings.append(f"{d.key} already ingested from {other.source}: skipped")
-                    continue
-                docs.remove(other)
-            keys.add(d.key)
-            docs.append(d)
-        sources[path.name] = src
-        summary.documents = sum(1 for d in new_docs if d.printed)
-        summary.listed_not_printed = sum(1 for d in new_docs if not d.printed)
-        summary.clauses = sum(len(d.clauses) for d in new_docs)
-        summary.repaired = src.repaired
-        summary.warnings = warnings
-    out = Corpus(documents=docs, sources=sources, status_marks=list(corpus.status_marks))
-    out.relink()
-    return out, summaries
+        corpus, summary = add_parsed(
+            corpus, src, new_docs, warnings, path=str(path.resolve()), actor=actor
+        )
+        summaries.append(summary)
+    return corpus, summaries

@@ -1,35 +1,46 @@
-"""The corpus store: documents, clauses and source files in one SQLite file.
+"""The corpus store: documents, clauses, source files and their history in one SQLite file.
 
-Writes are atomic: a new database is written next to the old one and renamed over
-it, so a failed ingest leaves the previous store untouched.
+Writes are atomic: a new database is written next to the old one (``.corpus-<pid>-….sqlite``)
+and renamed over it, so a failed ingest leaves the previous store untouched. Temp files of
+writers that died before the rename are removed by the next write. Callers that change
+the store hold the home's write lock (:mod:`rag.locks`).
 
 Format 2 adds each document's validity (read off its text at ingest) and the
 ``status_marks`` table: every status a clerk set by hand, in order, never deleted (the
-latest one per document counts; an empty status puts the text's back). A format-1 store
-is read by reading the validity off the stored texts, and is written as format 2 by the
-next command that saves.
+latest one per document counts; an empty status puts the text's back). Format 3 adds
+where each source was read from (``sources.path``) and the ``history`` table (every
+ingest, replace, remove and hand-set status). An older store is read by what it holds
+(validity read off the stored texts when it has none) and written as format 3 by the
+next command that saves; a newer one is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
-import tempfile
-from dataclasses import dataclass, field
+import uuid
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rag.errors import CorpusError, NotFoundError
+from rag.faults import fault
 from rag.ingest.validity import apply_validity, link
+from rag.locks import older_than, pid_alive
 from rag.models import Clause, DocRef, Document, SourceSpan, StatusMark
 
-SCHEMA_VERSION = 2
+# 2 added the validity columns and status_marks, 3 sources.path and the history table
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sources (
     file TEXT PRIMARY KEY, sha256 TEXT NOT NULL, raw_text TEXT NOT NULL,
-    repaired_text TEXT NOT NULL, repaired INTEGER NOT NULL, warnings TEXT NOT NULL
+    repaired_text TEXT NOT NULL, repaired INTEGER NOT NULL, warnings TEXT NOT NULL,
+    path TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE documents (
     pos INTEGER PRIMARY KEY, key TEXT NOT NULL, doc_no TEXT NOT NULL, title TEXT NOT NULL,
@@ -49,7 +60,21 @@ CREATE TABLE status_marks (
     pos INTEGER PRIMARY KEY, doc_key TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL,
     at TEXT NOT NULL, by TEXT NOT NULL
 );
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, doc_key TEXT NOT NULL,
+    doc_no TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL, source_path TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX history_doc ON history(doc_key);
 """
+_SOURCE_COLS = "file, sha256, raw_text, repaired_text, repaired, warnings, path"
+_HISTORY_COLS = (
+    "at, action, doc_key, doc_no, title, source, source_path, source_sha256, actor, detail"
+)
+# what `rag docs --history` shows; status-set is for a clerk setting a status by hand
+ACTIONS = ("ingest", "replace", "remove", "status-set")
+TEMP_PREFIX = ".corpus-"
+_TEMP_RE = re.compile(r"^\.corpus-(\d+)-[0-9a-f]+\.sqlite")
 
 
 @dataclass
@@ -62,6 +87,32 @@ class SourceRecord:
     repaired_text: str
     repaired: bool
     warnings: list[str] = field(default_factory=list)
+    # where it was read from (absolute path), "" for uploads and stores older than v2;
+    # ``file`` is the short name spans cite, unique in the store
+    path: str = ""
+
+
+@dataclass
+class HistoryEvent:
+    """One change of one document: ingested, replaced, removed, or its status set by hand.
+
+    ``source``/``source_path``/``source_sha256`` name the file the change came from (the
+    removed version's file for ``remove``); ``actor`` is where it was done: cli, api, web.
+    """
+
+    at: str  # ISO 8601 UTC, seconds
+    action: str
+    doc_key: str
+    doc_no: str = ""
+    title: str = ""
+    source: str = ""
+    source_path: str = ""
+    source_sha256: str = ""
+    actor: str = "cli"
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -71,6 +122,7 @@ class Corpus:
     documents: list[Document] = field(default_factory=list)
     sources: dict[str, SourceRecord] = field(default_factory=dict)
     status_marks: list[StatusMark] = field(default_factory=list)  # in the order set
+    history: list[HistoryEvent] = field(default_factory=list)
     upgraded_from: int | None = None  # the format of the store read, when older
 
     def relink(self) -> None:
@@ -98,19 +150,58 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def save(corpus: Corpus, path: Path) -> None:
     """Write the whole corpus to ``path`` atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".corpus-", suffix=".sqlite", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = write_tmp(corpus, path)
     try:
-        tmp.unlink()
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def clean_stale_temps(directory: Path) -> list[Path]:
+    """Remove temp stores of writers that died before their rename; the removed paths.
+
+    ``.corpus-<pid>-<hex>.sqlite`` (and its journal) goes when process ``pid`` is gone;
+    a temp file named by an older version without a pid, when it is an hour old.
+    """
+    removed = []
+    for p in directory.glob(f"{TEMP_PREFIX}*.sqlite*"):
+        m = _TEMP_RE.match(p.name)
+        stale = not pid_alive(int(m.group(1))) if m else older_than(p, 3600)
+        if stale:
+            with suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    with suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_tmp(corpus: Corpus, path: Path) -> Path:
+    """Write the whole corpus to a new temp file beside ``path`` (synced); its path.
+
+    The caller renames it over ``path`` (:func:`save`, or a commit that swaps the store
+    and the index together). Stale temp files of dead writers are removed first.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(path.parent)
+    tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.sqlite"
+    try:
         con = _connect(tmp)
         with con:
             con.executescript(_SCHEMA)
             con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             for s in sorted(corpus.sources.values(), key=lambda s: s.file):
                 con.execute(
-                    "INSERT INTO sources VALUES (?,?,?,?,?,?)",
+                    f"INSERT INTO sources ({_SOURCE_COLS}) VALUES (?,?,?,?,?,?,?)",
                     (
                         s.file,
                         s.sha256,
@@ -118,6 +209,23 @@ def save(corpus: Corpus, path: Path) -> None:
                         s.repaired_text,
                         int(s.repaired),
                         json.dumps(s.warnings, ensure_ascii=False),
+                        s.path,
+                    ),
+                )
+            for e in corpus.history:
+                con.execute(
+                    f"INSERT INTO history ({_HISTORY_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        e.at,
+                        e.action,
+                        e.doc_key,
+                        e.doc_no,
+                        e.title,
+                        e.source,
+                        e.source_path,
+                        e.source_sha256,
+                        e.actor,
+                        e.detail,
                     ),
                 )
             cpos = 0
@@ -169,10 +277,14 @@ def save(corpus: Corpus, path: Path) -> None:
                     (pos, m.doc_key, m.status, m.note, m.at, m.by),
                 )
         con.close()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        with suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+    fault("store:tmp-written")
+    return tmp
 
 
 def _refs(raw: str) -> list[DocRef]:
@@ -193,21 +305,30 @@ def load(path: Path, *, documents_only: bool = False) -> Corpus:
     try:
         con = _connect(path)
         version = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if not version or int(version[0]) not in (1, SCHEMA_VERSION):
-            found = version[0] if version else "unknown"
+        found = version[0] if version else "unknown"
+        if not found.isdigit() or not 1 <= int(found) <= SCHEMA_VERSION:
             raise CorpusError(
-                f"corpus store {path} has format {found}, this program reads 1 and "
+                f"corpus store {path} has format {found}, this program reads 1 to "
                 f"{SCHEMA_VERSION}: use the policy-rag that wrote it, or delete it and run "
                 "`rag ingest`"
             )
-        old = int(version[0]) < SCHEMA_VERSION
-        documents_only = documents_only and not old  # format 1: validity is read off texts
-        corpus = Corpus(upgraded_from=int(version[0]) if old else None)
+        # what an older store holds is read off its tables (a store written by an
+        # unreleased build may hold history without validity, or the reverse)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        doc_cols = {r[1] for r in con.execute("PRAGMA table_info(documents)")}
+        source_cols = {r[1] for r in con.execute("PRAGMA table_info(sources)")}
+        old = "validity_evidence" not in doc_cols
+        documents_only = documents_only and not old  # no validity: it is read off texts
+        corpus = Corpus(upgraded_from=int(found) if int(found) < SCHEMA_VERSION else None)
         if not documents_only:
-            for row in con.execute("SELECT * FROM sources ORDER BY file"):
+            cols = _SOURCE_COLS if "path" in source_cols else _SOURCE_COLS.replace(", path", ", ''")
+            for row in con.execute(f"SELECT {cols} FROM sources ORDER BY file"):
                 corpus.sources[row[0]] = SourceRecord(
-                    row[0], row[1], row[2], row[3], bool(row[4]), json.loads(row[5])
+                    row[0], row[1], row[2], row[3], bool(row[4]), json.loads(row[5]), row[6]
                 )
+        if "history" in tables and not documents_only:
+            for row in con.execute(f"SELECT {_HISTORY_COLS} FROM history ORDER BY id"):
+                corpus.history.append(HistoryEvent(*row))
         by_key: dict[str, Document] = {}
         text_col = "''" if documents_only else "text"
         validity_cols = (
@@ -251,7 +372,7 @@ def load(path: Path, *, documents_only: bool = False) -> Corpus:
         if old:
             for d in corpus.documents:
                 apply_validity(d)
-        else:
+        if "status_marks" in tables:
             for row in con.execute(
                 "SELECT doc_key, status, note, at, by FROM status_marks ORDER BY pos"
             ):

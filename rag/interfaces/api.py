@@ -1,7 +1,11 @@
 """HTTP API (FastAPI). The same JSON shapes as the CLI; no logic beyond presentation.
 
-The assistant (model, index, corpus) is loaded once per process and shared
-read-only by all requests.
+The assistant (model, index, corpus) is loaded once per process and shared read-only by
+all requests. When another process (or an upload here) changes the index or the corpus
+store, :class:`State` notices (a stat of both files, at most every
+``RAG_RELOAD_CHECK_SECONDS``), loads the new state in the background and swaps it in
+atomically; requests in flight finish on the state they started with. Each worker
+process of ``rag serve --workers N`` holds its own State and so reloads on its own.
 
 Hostile input gets a short 4xx, never a 500: bodies are size-limited (413) and the
 ask and feedback routes rate-limited per client (429) by the middleware of
@@ -12,19 +16,22 @@ a short prefix of what was sent; the key is compared as UTF-8 bytes.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import secrets
 import threading
+import time
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from rag.answer.service import Assistant, Turn
-from rag.errors import IndexError_, InputError, NotFoundError, RagError
+from rag.errors import BusyError, IndexError_, InputError, NotFoundError, RagError
 from rag.ingest import store
 from rag.ingest.lookup import find_clauses, find_document
 from rag.ingest.store import Corpus
@@ -32,6 +39,8 @@ from rag.retrieve.hybrid import Filters
 from rag.settings import Settings
 
 MAX_QUESTION = 2000  # hard cap on the request body field; the settings' limit applies too
+# a request that changes the corpus waits this long for another writer, then gets 503
+API_LOCK_TIMEOUT = 30.0
 MAX_CITATION = 20_000  # characters of one feedback citation, as JSON
 ECHO = 100  # characters of the user's input an error message may repeat
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -158,9 +167,10 @@ _WHY = {
     "an invalid filter or option.",
     401: "Missing or wrong X-API-Key (only when the server has RAG_API_KEY set).",
     404: "Unknown document or clause.",
-    413: "Request body too large (RAG_MAX_BODY_BYTES).",
+    413: "Request body too large (RAG_MAX_BODY_BYTES; uploads RAG_MAX_UPLOAD_BYTES).",
     429: "Too many requests from this client (RAG_RATE_ASK, RAG_RATE_FEEDBACK).",
-    503: "No index or corpus loaded yet (run `rag ingest` and `rag index`).",
+    503: "No index or corpus loaded yet (run `rag ingest` and `rag index`), or another "
+    "writer is changing the corpus (try again later).",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
@@ -175,28 +185,144 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+log = logging.getLogger(__name__)
+
+Stamp = tuple[int, int, int] | None
+
+
+def _stamp(path: Any) -> Stamp:
+    """Identity of the file as it is now (inode, mtime, size), None when missing.
+
+    The index manifest is read through the ``index`` link, so a new version (a new
+    directory) always gives a new inode.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 class State:
-    """Lazily loaded, shared, read-only state of the server process."""
+    """The server process's shared, read-only state, reloaded when the files change.
+
+    ``assistant`` and ``corpus`` are loaded on first use. After that, every access looks
+    (at most every ``settings.reload_check_seconds``) at the index manifest and the corpus
+    store; when one changed, a background thread loads the new one while requests go on
+    with the old, then swaps it in with one assignment. :meth:`refresh` does the same
+    now and waits (after a change made by this process).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._assistant: Assistant | None = None
         self._corpus: Corpus | None = None
-        self._lock = threading.Lock()
+        self._index_stamp: Stamp = None
+        self._corpus_stamp: Stamp = None
+        # the store as it was when the assistant read the documents' validity from it
+        self._validity_stamp: Stamp = None
+        self._lock = threading.Lock()  # first loads and swaps
+        self._reload_lock = threading.Lock()  # one reload at a time
+        self._last_check = 0.0
+
+    def _manifest(self) -> Any:
+        return self.settings.index_dir / "manifest.json"
 
     @property
     def assistant(self) -> Assistant:
-        with self._lock:
-            if self._assistant is None:
-                self._assistant = Assistant(self.settings)
+        if self._assistant is None:
+            with self._lock:
+                if self._assistant is None:
+                    stamp = _stamp(self._manifest())
+                    vstamp = _stamp(self.settings.corpus_db)
+                    self._assistant = Assistant(self.settings)
+                    self._index_stamp, self._validity_stamp = stamp, vstamp
             return self._assistant
+        self._maybe_reload()
+        return self._assistant
 
     @property
     def corpus(self) -> Corpus:
-        with self._lock:
-            if self._corpus is None:
-                self._corpus = store.load(self.settings.corpus_db)
+        if self._corpus is None:
+            with self._lock:
+                if self._corpus is None:
+                    stamp = _stamp(self.settings.corpus_db)
+                    self._corpus = store.load(self.settings.corpus_db)
+                    self._corpus_stamp = stamp
             return self._corpus
+        self._maybe_reload()
+        return self._corpus
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now - self._last_check < self.settings.reload_check_seconds:
+            return
+        self._last_check = now
+        if self._changed() and not self._reload_lock.locked():
+            threading.Thread(target=self._reload, name="rag-reload", daemon=True).start()
+
+    def _changed(self) -> bool:
+        from rag.index.lifecycle import try_recover
+
+        try:
+            try_recover(self.settings)  # a writer that died half-way: finish its change
+        except (OSError, RagError):
+            log.warning("recovery of %s failed", self.settings.home, exc_info=True)
+        index_changed = (
+            self._assistant is not None and _stamp(self._manifest()) != self._index_stamp
+        )
+        cstamp = _stamp(self.settings.corpus_db)
+        corpus_changed = (self._corpus is not None and cstamp != self._corpus_stamp) or (
+            self._assistant is not None and cstamp != self._validity_stamp
+        )
+        return index_changed or corpus_changed
+
+    def _reload(self) -> None:
+        """Load what changed on disk and swap it in; on failure keep serving the old."""
+        with self._reload_lock:
+            old = self._assistant
+            stamp = _stamp(self._manifest())
+            cstamp = _stamp(self.settings.corpus_db)
+            if old is not None and stamp != self._index_stamp:
+                try:
+                    new = Assistant(self.settings, embedder=old.embedder)
+                except RagError as e:
+                    # half-copied or damaged index: keep the old one until the next change
+                    log.warning("new index not loaded, still serving the old one: %s", e)
+                    self._index_stamp = stamp
+                else:
+                    with self._lock:
+                        self._assistant, self._index_stamp = new, stamp
+                        self._validity_stamp = cstamp
+                    log.info("index reloaded: %s clauses", len(new.index.clauses))
+            current = self._assistant
+            if current is not None and cstamp != self._validity_stamp:
+                # the store changed (a hand-set status, or a change without reindex): the
+                # documents' validity is read again; the index stays
+                try:
+                    current.reload_validity()
+                except RagError as e:
+                    log.warning("validity not reloaded: %s", e)
+                self._validity_stamp = cstamp
+            if self._corpus is not None and cstamp != self._corpus_stamp:
+                try:
+                    corpus = store.load(self.settings.corpus_db)
+                except RagError as e:
+                    log.warning("new corpus store not loaded, still serving the old one: %s", e)
+                    self._corpus_stamp = cstamp
+                else:
+                    with self._lock:
+                        self._corpus, self._corpus_stamp = corpus, cstamp
+
+    def refresh(self) -> None:
+        """Reload now what changed on disk, and wait for it."""
+        self._last_check = time.monotonic()
+        self._changed()
+        self._reload()
+
+    def embedder_if_loaded(self) -> Any:
+        """The loaded assistant's embedder (to reuse its model for a reindex), or None."""
+        return self._assistant.embedder if self._assistant is not None else None
 
     def forget_corpus(self) -> None:
         """Drop the loaded corpus and the documents' validity: read again on next use."""
@@ -204,7 +330,9 @@ class State:
             self._corpus = None
             assistant = self._assistant
         if assistant is not None:
+            stamp = _stamp(self.settings.corpus_db)
             assistant.reload_validity()
+            self._validity_stamp = stamp
 
 
 def create_api(settings: Settings | None = None, state: State | None = None) -> FastAPI:
@@ -220,10 +348,14 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
 
     @app.exception_handler(RagError)
     async def rag_error(_req: Request, exc: RagError) -> JSONResponse:
+        from rag.interfaces.upload import TooLarge
+
         code = 400
         if isinstance(exc, NotFoundError):
             code = 404
-        elif isinstance(exc, IndexError_):
+        elif isinstance(exc, TooLarge):
+            code = 413
+        elif isinstance(exc, IndexError_ | BusyError):
             code = 503
         elif not isinstance(exc, InputError):
             code = 422
@@ -294,6 +426,69 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
         out["clauses"] = [_clause(c) for c in d.clauses]
         return out
 
+    @app.post(
+        "/api/docs",
+        dependencies=guarded,
+        responses={
+            **errors(400, 401, 413, 503),
+            422: {"description": "No file, or a file that cannot be read or holds no document."},
+        },
+    )
+    def upload(
+        file: Annotated[UploadFile, File(description="a policy file (.txt, .md …)")],
+        confirm: Annotated[
+            bool, Query(description="store and reindex; without it, only a preview")
+        ] = False,
+    ) -> dict[str, Any]:
+        """Upload a document file: a preview of what would be stored, or (``confirm=true``)
+        store it — replacing a stored document with the same 文号, or the same title and
+        issuer — and update the index in the same step."""
+        from rag.index.lifecycle import add_upload, preview_upload
+        from rag.interfaces.upload import result_json, saved_upload
+
+        with saved_upload(file.file, file.filename, settings.max_upload_bytes) as path:
+            if not confirm:
+                summary, parsed, before = preview_upload(settings, path)
+                return result_json(summary, parsed, before, stored=False)
+            outcome, summary, parsed = add_upload(
+                settings,
+                path,
+                actor="api",
+                embedder=st.embedder_if_loaded(),
+                lock_timeout=API_LOCK_TIMEOUT,
+            )
+        st.refresh()
+        out = result_json(summary, parsed, outcome.before or outcome.corpus, stored=outcome.changed)
+        out["index"] = outcome.index_json()
+        out["index_note"] = outcome.index_note
+        return out
+
+    @app.delete("/api/docs/{doc_no}", dependencies=guarded, responses=errors(400, 401, 404, 503))
+    def retire(doc_no: str) -> dict[str, Any]:
+        """Retire a document: it leaves the store and the index together."""
+        from rag.index.lifecycle import remove
+
+        outcome, d = remove(
+            settings,
+            doc_no,
+            actor="api",
+            embedder=st.embedder_if_loaded(),
+            lock_timeout=API_LOCK_TIMEOUT,
+        )
+        st.refresh()
+        return {
+            "removed": d.to_json(),
+            "index": outcome.index_json(),
+            "index_note": outcome.index_note,
+        }
+
+    @app.get("/api/docs/{doc_no}/history", dependencies=guarded, responses=errors(400, 401, 404))
+    def history(doc_no: str) -> list[dict[str, Any]]:
+        """What was ingested, replaced, removed (or status-set) for one document, and when."""
+        from rag.ingest.changes import history_of
+
+        return [e.to_json() for e in history_of(st.corpus, doc_no)]
+
     @app.get(
         "/api/docs/{doc_no}/clauses/{label}",
         dependencies=guarded,
@@ -304,17 +499,17 @@ def create_api(settings: Settings | None = None, state: State | None = None) -> 
         return [_clause(c) for c in find_clauses(d, label)]
 
     @app.put(
-        "/api/docs/{doc_no}/status", dependencies=guarded, responses=errors(400, 401, 404, 413)
+        "/api/docs/{doc_no}/status",
+        dependencies=guarded,
+        responses=errors(400, 401, 404, 413, 503),
     )
     def set_status(doc_no: str, body: StatusIn) -> dict[str, Any]:
         """Set a document's status by hand (recorded with the time; "auto" clears it)."""
-        from rag.ingest.validity import new_mark
+        from rag.index.lifecycle import set_status as set_doc_status
 
-        corpus = store.load(settings.corpus_db)
-        d = find_document(corpus, doc_no)
-        corpus.status_marks.append(new_mark(d, body.status, body.note, by="api"))
-        corpus.relink()
-        store.save(corpus, settings.corpus_db)
+        d = set_doc_status(
+            settings, doc_no, body.status, body.note, actor="api", lock_timeout=API_LOCK_TIMEOUT
+        )
         st.forget_corpus()
         return d.to_json(settings.as_of_date)
 

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, workers: int = 1) -> FastAPI:
         theme=gr.themes.Soft(),
         footer_links=["gradio", "settings"],
         show_error=False,
+        # the documents view's uploads too: the same limit as POST /api/docs
         max_file_size=settings.max_upload_bytes,
     )
     for route in app.router.routes:  # Gradio's own app: its 422s must not echo input either

@@ -5,7 +5,7 @@ and the corpus are loaded lazily, once per process, through the API's :class:`St
 the web app and the HTTP API share them. User errors (:class:`RagError`) become a toast
 and a visible message in the page, never a stack trace.
 
-The page has three tabs:
+The page has four tabs:
 
 * 市民问答 — a chat; each answer carries its citations as chips (``<details>``) that open
   the clause text; follow-ups pass the earlier turns as history; 👍/👎 feedback.
@@ -13,6 +13,10 @@ The page has three tabs:
   words marked), a copy button and a viewer showing the whole document at the cited clause
   (repaired text beside the original source lines).
 * 文件 — the document list with a search box and the selected document's clause outline.
+* 文档管理 — for clerks (behind the login when ``RAG_API_KEY`` is set): upload a file, see
+  what was parsed (文号, title, issuer, date, kind, validity, clause outline, what it
+  replaces) before confirming; confirm (stores it and updates the index); retire a
+  document; each document's history. The lists refresh after every change.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from rag.errors import IndexError_, InputError, NotFoundError, RagError
 from rag.ingest.store import Corpus
 from rag.interfaces.api import State
 from rag.interfaces.feedback import FeedbackStore
+from rag.interfaces.upload import suffixes as upload_suffixes
 from rag.models import Answer, Clause, Document, Hit
 from rag.retrieve.hybrid import Filters, normalize_doc_no
 from rag.settings import PROJECT_ROOT, Settings
@@ -528,6 +533,94 @@ def _citations_for_feedback(rec: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: c.get(k) for k in keys} for c in rec["citations"]]
 
 
+def doc_choices(corpus: Corpus) -> list[tuple[str, str]]:
+    """(label, key) of every document, for the documents view's picker."""
+    return [(f"{d.doc_no or '（无文号）'} 《{d.title}》", d.key) for d in corpus.documents]
+
+
+ACTION_NAMES = {"add": "新增", "replace": "替换已有文件", "unchanged": "已存在，无变化"}
+# Document.to_json() fields shown as such in the preview; any further field (validity:
+# effective, expires, trial, status …) is listed under them as it is
+_BASE_FIELDS = {
+    "doc_no",
+    "title",
+    "issuer",
+    "date",
+    "kind",
+    "printed",
+    "source",
+    "attachments",
+    "n_clauses",
+    "clause_labels",
+    "action",
+    "replaces",
+    "outline",
+}
+
+
+def preview_html(result: dict[str, Any], *, stored: bool = False) -> str:
+    """What an uploaded file holds (from :func:`rag.interfaces.upload.result_json`)."""
+    head = "已导入" if stored else "解析结果（尚未导入，确认后才会保存）"
+    out = [
+        '<div class="upload-preview">',
+        f'<div class="viewer-title">{head}：{_esc(result["file"])}</div>',
+    ]
+    if result["status"] == "unchanged":
+        out.append("<p>该文件已导入过，内容相同，无需再次导入。</p>")
+    for d in result["documents"]:
+        action = ACTION_NAMES.get(d["action"], d["action"])
+        rep = d.get("replaces")
+        if rep:
+            old = rep["doc_no"] or f"《{rep['title']}》"
+            action += f"：{old}（{rep['date'] or '无日期'}，来自 {rep['source']}）"
+        rows = [
+            ("文号", d["doc_no"] or "（无文号）"),
+            ("标题", d["title"]),
+            ("发文机关", d["issuer"] or "—"),
+            ("成文日期", d["date"] or "—"),
+            ("类别", KIND_NAMES.get(d["kind"], d["kind"])),
+            ("条款数", str(d["n_clauses"])),
+            ("导入后", action),
+        ]
+        rows += [(k, str(v)) for k, v in d.items() if k not in _BASE_FIELDS]
+        out.append('<table class="preview-doc">')
+        out += [f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows]
+        out.append("</table>")
+        items = "".join(
+            f'<li><span class="o-label">{_esc(c["clause"] or "—")}</span> '
+            f'<span class="o-snip">{_esc(c["text"])}</span></li>'
+            for c in d["outline"]
+        )
+        out.append(f"<details open><summary>条款目录</summary><ol>{items}</ol></details>")
+    if result.get("removed"):
+        out.append(
+            "<p>该文件的旧版本中有、新版本中没有的文件将被移除："
+            + _esc("、".join(result["removed"]))
+            + "</p>"
+        )
+    for w in result.get("warnings", []):
+        out.append(f'<div class="answer-note">提示：{_esc(w)}</div>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def history_html(events: list[dict[str, Any]]) -> str:
+    """A document's history as a table (newest last)."""
+    names = {"ingest": "导入", "replace": "替换", "remove": "撤销/移除", "status-set": "设定状态"}
+    if not events:
+        return "<i>没有记录（该文件在开始记录历史之前导入）。</i>"
+    rows = "".join(
+        f"<tr><td>{_esc(e['at'])}</td><td>{_esc(names.get(e['action'], e['action']))}</td>"
+        f"<td>{_esc(e['source'])}</td><td>{_esc(e['source_sha256'][:12])}</td>"
+        f"<td>{_esc(e['actor'])}</td><td>{_esc(e['detail'])}</td></tr>"
+        for e in events
+    )
+    return (
+        '<table class="history"><tr><th>时间 (UTC)</th><th>操作</th><th>来源文件</th>'
+        f"<th>SHA-256</th><th>途径</th><th>说明</th></tr>{rows}</table>"
+    )
+
+
 # -- the Gradio app ----------------------------------------------------------------------
 
 
@@ -688,6 +781,39 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                     with gr.Column(scale=2):
                         doutline = gr.HTML("<i>点击表格中的文件查看条款目录。</i>")
 
+            # ---------------------------------------------------------------- clerks' files
+            with gr.Tab("文档管理", id="manage"):
+                gr.Markdown(
+                    "上传政策文件：先查看解析结果，确认后才会导入并更新检索索引。"
+                    "文号相同（或标题与发文机关相同）的已有文件会被替换。"
+                )
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        mfile = gr.File(
+                            label="上传文件",
+                            file_types=list(upload_suffixes()),
+                            type="filepath",
+                            elem_id="manage-file",
+                        )
+                        mconfirm = gr.Button(
+                            "确认导入",
+                            variant="primary",
+                            interactive=False,
+                            elem_id="manage-confirm",
+                        )
+                        mstatus = gr.Markdown(elem_id="manage-status")
+                        manage_err = gr.Markdown(visible=False, elem_classes=["error-box"])
+                        gr.Markdown("### 撤销文件")
+                        mdoc = gr.Dropdown(
+                            label="选择文件", choices=[], value=None, elem_id="manage-doc"
+                        )
+                        mretire = gr.Button("撤销该文件", variant="stop", elem_id="manage-retire")
+                    with gr.Column(scale=3):
+                        mpreview = gr.HTML(
+                            "<i>上传文件后在此显示解析结果。</i>", elem_id="manage-preview"
+                        )
+                        mhistory = gr.HTML(elem_id="manage-history")
+
         # ---------------------------------------------------------------- handlers
         def citizen_ask(q: str, recs: list[dict[str, Any]]) -> tuple[Any, ...]:
             history = [Turn(r["question"], r["answer"]) for r in recs[-MAX_HISTORY:]]
@@ -841,12 +967,140 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
 
         dtable.select(show_outline, [doc_keys], [doutline], **private)
 
+        def clerk_check(request: gr.Request | None) -> None:
+            # the login page guards the whole app when a key is set; refuse anyone else
+            if settings.api_key and not getattr(request, "username", None):
+                raise InputError("文档管理需要登录（RAG_API_KEY）")
+
+        def refreshed(query: str) -> tuple[Any, ...]:
+            st.refresh()
+            corpus = st.corpus
+            rows, keys = doc_rows(corpus, query or "", settings.as_of_date)
+            return (
+                pd.DataFrame(rows, columns=DOC_HEADERS),
+                keys,
+                gr.Dropdown(choices=doc_choices(corpus), value=None),
+            )
+
+        def manage_preview(path: str | None, request: gr.Request) -> tuple[Any, ...]:
+            from rag.index.lifecycle import preview_upload
+            from rag.interfaces.upload import copied_upload, result_json
+
+            if not path:
+                return (
+                    "<i>上传文件后在此显示解析结果。</i>",
+                    gr.Button(interactive=False),
+                    no_error(),
+                )
+            try:
+                clerk_check(request)
+                with copied_upload(Path(path), settings.max_upload_bytes) as p:
+                    summary, parsed, before = preview_upload(settings, p)
+                result = result_json(summary, parsed, before, stored=False)
+            except Exception as e:
+                return gr.skip(), gr.Button(interactive=False), show_error(e)
+            ready = result["status"] != "unchanged"
+            return preview_html(result), gr.Button(interactive=ready), no_error()
+
+        # upload and clear are the user's actions; emptying the box after an import is not
+        mfile.upload(manage_preview, [mfile], [mpreview, mconfirm, manage_err], **private)
+        mfile.clear(manage_preview, [mfile], [mpreview, mconfirm, manage_err], **private)
+
+        def manage_confirm(path: str | None, query: str, request: gr.Request) -> tuple[Any, ...]:
+            from rag.index.lifecycle import add_upload
+            from rag.interfaces.api import API_LOCK_TIMEOUT
+            from rag.interfaces.upload import copied_upload, result_json
+
+            try:
+                clerk_check(request)
+                if not path:
+                    raise InputError("请先上传文件")
+                with copied_upload(Path(path), settings.max_upload_bytes) as p:
+                    outcome, summary, parsed = add_upload(
+                        settings,
+                        p,
+                        actor="web",
+                        embedder=st.embedder_if_loaded(),
+                        lock_timeout=API_LOCK_TIMEOUT,
+                    )
+                lists = refreshed(query)
+            except Exception as e:
+                return (show_error(e), *([gr.skip()] * 7))
+            result = result_json(summary, parsed, outcome.before or outcome.corpus, stored=True)
+            bits = [f"新增 {len(summary.added)} 件"] if summary.added else []
+            bits += [f"替换 {len(summary.replaced)} 件"] if summary.replaced else []
+            msg = f"已导入 {summary.file}：" + ("，".join(bits) or "没有变化")
+            if outcome.index is not None:
+                msg += f"；索引已更新（新嵌入 {outcome.index.n_embedded} 个条款）"
+            elif outcome.index_note:
+                msg += f"；{outcome.index_note}"
+            return (
+                no_error(),
+                msg,
+                preview_html(result, stored=True),
+                gr.Button(interactive=False),
+                None,
+                *lists,
+            )
+
+        mconfirm.click(
+            manage_confirm,
+            [mfile, dsearch],
+            [manage_err, mstatus, mpreview, mconfirm, mfile, dtable, doc_keys, mdoc],
+            **private,
+        )
+
+        def manage_retire(key: str | None, query: str, request: gr.Request) -> tuple[Any, ...]:
+            from rag.index.lifecycle import remove
+            from rag.interfaces.api import API_LOCK_TIMEOUT
+
+            try:
+                clerk_check(request)
+                if not key:
+                    raise InputError("请先选择要撤销的文件")
+                outcome, d = remove(
+                    settings,
+                    key,
+                    actor="web",
+                    embedder=st.embedder_if_loaded(),
+                    lock_timeout=API_LOCK_TIMEOUT,
+                )
+                lists = refreshed(query)
+            except Exception as e:
+                return (show_error(e), *([gr.skip()] * 5))
+            name = d.doc_no or f"《{d.title}》"
+            msg = f"已撤销 {name}（{len(d.clauses)} 个条款已移出检索索引）"
+            if outcome.index is None and outcome.index_note:
+                msg = f"已撤销 {name}；{outcome.index_note}"
+            return no_error(), msg, "", *lists
+
+        mretire.click(
+            manage_retire,
+            [mdoc, dsearch],
+            [manage_err, mstatus, mhistory, dtable, doc_keys, mdoc],
+            **private,
+        )
+
+        def manage_history(key: str | None) -> str:
+            from rag.ingest.changes import history_of
+
+            if not key:
+                return ""
+            try:
+                events = history_of(st.corpus, key)
+            except Exception as e:
+                show_error(e)
+                return ""
+            return history_html([e.to_json() for e in events])
+
+        mdoc.change(manage_history, [mdoc], [mhistory], **private)
+
         def on_load() -> tuple[Any, ...]:
             try:
                 corpus = st.corpus
             except Exception as e:
                 show_error(e)
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             rows, keys = doc_rows(corpus, "", settings.as_of_date)
             if not rows:
                 gr.Warning("还没有导入任何文件：请先运行 `rag ingest` 和 `rag index`。")
@@ -857,9 +1111,10 @@ def build_ui(settings: Settings | None = None, state: State | None = None) -> gr
                 keys,
                 gr.Dropdown(choices=doc_nos),
                 gr.Dropdown(choices=issuers),
+                gr.Dropdown(choices=doc_choices(corpus)),
             )
 
-        demo.load(on_load, None, [dtable, doc_keys, f_doc, f_issuer], **private)
+        demo.load(on_load, None, [dtable, doc_keys, f_doc, f_issuer, mdoc], **private)
 
     demo.queue(default_concurrency_limit=4)
     return demo
