@@ -486,6 +486,17 @@ _REASONS = {
     "asks_coverage": "最接近的条款没有回答所问的事项",
 }
 
+# what a figure question asks for, in the words of a refusal ("没有给出所问的日期")
+_ASKED_KIND = {
+    "money": "金额",
+    "ratio": "比例",
+    "amount": "数额或比例",
+    "duration": "期限",
+    "age": "年龄",
+    "count": "数量",
+    "when": "日期",
+}
+
 
 def refusal_reason(sel: Selection, contributions: dict[str, float]) -> str:
     """The reason of a refusal: the feature that pushed hardest against answering."""
@@ -500,6 +511,10 @@ def refusal_reason(sel: Selection, contributions: dict[str, float]) -> str:
         if not missing:
             return _REASONS["coverage"]
         return _REASONS[feature].format(term=missing[0])
+    if feature == "figure_found":
+        asked = [_ASKED_KIND[w] for w in sel.understanding.wants if w in _ASKED_KIND]
+        if asked:
+            return f"最接近的条款没有给出所问的{asked[0]}"
     if feature == "year_missing" and sel.understanding.years:
         return f"文件中没有{sel.understanding.years[0]}年的规定"
     if feature == "place_missing" and sel.understanding.places:
