@@ -687,8 +687,26 @@ def _clause_json(c: Any) -> dict[str, Any]:
     }
 
 
+def ray_value(argv: list[str]) -> list[str]:
+    """The contract's ``rag index --ray [ADDRESS]``: an address right after ``--ray``
+    (``auto``, ``local``, ``host:port``, ``ray://…``) becomes ``--ray-address ADDRESS``,
+    since a Typer flag takes no optional value."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        out.append(argv[i])
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] == "--ray" and nxt and (nxt in ("auto", "local") or ":" in nxt):
+            out += ["--ray-address", nxt]
+            i += 1
+        i += 1
+    return out
+
+
 def main() -> None:  # pragma: no cover - console entry
-    app()
+    import sys
+
+    app(args=ray_value(sys.argv[1:]), prog_name="rag")
 
 
 if __name__ == "__main__":  # pragma: no cover

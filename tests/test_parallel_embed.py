@@ -191,3 +191,25 @@ def test_rag_index_with_two_workers_builds_the_in_process_index(
     res = CliRunner().invoke(app, ["index", "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "(0 embedded" in res.output and "answer units (0 embedded)" in res.output
+
+
+def test_the_contracts_ray_address_form_is_read() -> None:
+    from rag.cli import ray_value
+
+    assert ray_value(["index", "--ray", "ray://head:10001"]) == [
+        "index",
+        "--ray",
+        "--ray-address",
+        "ray://head:10001",
+    ]
+    assert ray_value(["index", "--ray", "auto", "--workers", "2"]) == [
+        "index",
+        "--ray",
+        "--ray-address",
+        "auto",
+        "--workers",
+        "2",
+    ]
+    # a bare flag stays a flag; the next option is not taken for an address
+    assert ray_value(["index", "--ray", "--rebuild"]) == ["index", "--ray", "--rebuild"]
+    assert ray_value(["index", "--ray"]) == ["index", "--ray"]
