@@ -94,6 +94,19 @@ def test_the_direct_line_gives_the_callers_level_and_status(corpus: Corpus) -> N
     assert "90%" not in line and "85%" not in line and line.endswith("[1]")
 
 
+def test_the_direct_line_gives_the_kind_asked_before_a_stand_in(corpus: Corpus) -> None:
+    # 第十四条: "男满25年、女满20年" (a duration) and "2001年6月30日前退休的" (a date, which
+    # may stand in for a duration): the unit with the date ranks first, as the model ranked it
+    c = _clause(corpus, DOC87, "第十四条")
+    units = _units(c)
+    for x in units:
+        x.p = 0.98 if "2001年6月30日" in x.text else 0.9
+    u = understand("退休人员医保缴费年限要满多少年？")
+    [line] = Composer().direct(u, [(None, units)], [1])  # type: ignore[arg-type]
+    assert "男满25年、女满20年" in line
+    assert "2001年6月30日" not in line
+
+
 def test_an_open_level_keeps_every_case_and_asks_the_deciding_question(corpus: Corpus) -> None:
     c = _clause(corpus, DOC87, "第二十三条（二）")
     u = understand("在职职工住院报销比例是多少？")
