@@ -40,6 +40,18 @@ from rag.retrieve.docnames import DocNames
         ("医保卡借给别人用会怎么样？", "医保卡借给别人用会怎么样？", ""),
         # no asking word at all: the whole text is the question
         ("退休人员住院报销比例", "退休人员住院报销比例", ""),
+        # beside a sentence ending in ？, 几个人 / 几次 in a stated sentence are "a few"
+        (
+            "我们几个朋友合伙在镇上开了家托育机构，场地是租的。以后不办了，押金怎么处理？",
+            "押金怎么处理？",
+            "我们几个朋友合伙在镇上开了家托育机构，场地是租的。以后不办了",
+        ),
+        # …unless that sentence says it asks
+        (
+            "我想问一下住院报销比例是多少。退休的能多报吗？",
+            "我想问一下住院报销比例是多少。退休的能多报吗？",
+            "",
+        ),
     ],
 )
 def test_story_and_asking_part_are_told_apart(question: str, asks: str, story: str) -> None:
@@ -61,6 +73,12 @@ def test_story_and_asking_part_are_told_apart(question: str, asks: str, story: s
 )
 def test_the_kind_of_answer_wanted(asks: str, kind: str) -> None:
     assert kind in wants(asks)
+
+
+def test_a_count_in_the_story_is_not_asked() -> None:
+    u = understand("我在社区药店拿过几次降压药，后来总接到推销电话。药店能把我的买药记录给别人吗？")
+    assert "count" not in u.wants
+    assert "yesno" in u.wants
 
 
 def test_a_ratio_question_does_not_also_want_money() -> None:

@@ -29,6 +29,9 @@ _SEGMENT = re.compile(r"[^，,、：:]+[，,、：:]*")
 # an asking segment that leans on the one before it ("那这个能报吗？", "能报多少？")
 _LEANS = re.compile(r"^(那么?|这|那|这个|那个|这种|那种|这样|那样|它|他|她|的话)")
 _MIN_ASK = 6  # content characters an asking segment needs to stand alone
+_ENDS_ASKING = re.compile(r"[？?][\s」”\"')）]*$")
+# a sentence that says it asks although it ends in 。 ("我想问一下报销比例是多少。")
+_SAYS_IT_ASKS = re.compile(r"请问|想问|问一下|问问|想知道|想了解|咨询一下")
 
 # --------------------------------------------------------------------------- answer kinds
 
@@ -141,14 +144,19 @@ def split_asks(question: str) -> tuple[str, str]:
     The asking part is each sentence that asks (ends in ？ or holds an interrogative),
     from its first asking segment on; an asking segment too short to stand alone, or
     that leans on what came before ("那这个能报吗？"), keeps the segment before it.
+    When some sentence ends in ？, a sentence ending otherwise is story unless it says
+    it asks (请问, 想知道): there an interrogative word is an indefinite, as Chinese uses
+    them in statements ("买过几次药。", "住了好几天院。", "哪家都一样。").
     A question with no asking word is asked as a whole.
     """
     q = question.strip()
     sentences = [m.group(0) for m in _SENTENCE.finditer(q)]
+    marked = any(_ENDS_ASKING.search(s) for s in sentences)
     asking: list[str] = []
     story: list[str] = []
     for s in sentences:
-        if not _INTERROGATIVE.search(s):
+        stated = marked and not _ENDS_ASKING.search(s) and not _SAYS_IT_ASKS.search(s)
+        if stated or not _INTERROGATIVE.search(s):
             story.append(s)
             continue
         segs = [m.group(0) for m in _SEGMENT.finditer(s)]
