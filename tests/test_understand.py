@@ -46,6 +46,12 @@ from rag.retrieve.docnames import DocNames
             "押金怎么处理？",
             "我们几个朋友合伙在镇上开了家托育机构，场地是租的。以后不办了",
         ),
+        # 好几个月 / 十几万 / 这几年 never ask, inside a question sentence too
+        (
+            "我爸住院好几个月了，花了十几万，医保能不能先结一部分？",
+            "医保能不能先结一部分？",
+            "我爸住院好几个月了，花了十几万",
+        ),
         # …unless that sentence says it asks
         (
             "我想问一下住院报销比例是多少。退休的能多报吗？",
@@ -79,6 +85,11 @@ def test_a_count_in_the_story_is_not_asked() -> None:
     u = understand("我在社区药店拿过几次降压药，后来总接到推销电话。药店能把我的买药记录给别人吗？")
     assert "count" not in u.wants
     assert "yesno" in u.wants
+
+
+def test_indefinite_ji_wants_no_figure() -> None:
+    assert wants("这几年交的钱能退吗？") == ["yesno"]
+    assert "count" in wants("要交几次？")
 
 
 def test_a_ratio_question_does_not_also_want_money() -> None:

@@ -26,6 +26,8 @@ _INTERROGATIVE = re.compile(
 )
 _SENTENCE = re.compile(r"[^。！!？?；;\n]+[。！!？?；;\n]*")
 _SEGMENT = re.compile(r"[^，,、：:]+[，,、：:]*")
+# 几 that never asks, in a question or not: 好几个月, 十几万, 几十块, 这几年, 前几天
+_INDEFINITE_JI = re.compile(r"(?:好|十|这|那|前|头)几|几(?=[十百千万])")
 # an asking segment that leans on the one before it ("那这个能报吗？", "能报多少？")
 _LEANS = re.compile(r"^(那么?|这|那|这个|那个|这种|那种|这样|那样|它|他|她|的话)")
 _MIN_ASK = 6  # content characters an asking segment needs to stand alone
@@ -138,6 +140,11 @@ class Understanding:
         return out
 
 
+def _asking_words(text: str) -> str:
+    """``text`` with the indefinite uses of 几 masked, for finding what is asked."""
+    return _INDEFINITE_JI.sub("些", text)
+
+
 def split_asks(question: str) -> tuple[str, str]:
     """(asking part, story) of a question.
 
@@ -156,11 +163,11 @@ def split_asks(question: str) -> tuple[str, str]:
     story: list[str] = []
     for s in sentences:
         stated = marked and not _ENDS_ASKING.search(s) and not _SAYS_IT_ASKS.search(s)
-        if stated or not _INTERROGATIVE.search(s):
+        if stated or not _INTERROGATIVE.search(_asking_words(s)):
             story.append(s)
             continue
         segs = [m.group(0) for m in _SEGMENT.finditer(s)]
-        first = next(i for i, g in enumerate(segs) if _INTERROGATIVE.search(g))
+        first = next(i for i, g in enumerate(segs) if _INTERROGATIVE.search(_asking_words(g)))
         content = re.sub(r"[\W_]|吗|呢|啊|吧", "", segs[first])
         if first > 0 and (len(content) < _MIN_ASK or _LEANS.match(segs[first])):
             first -= 1
@@ -174,6 +181,7 @@ def split_asks(question: str) -> tuple[str, str]:
 
 def wants(asks: str) -> list[str]:
     """Kinds of answer the asking part wants, most specific first."""
+    asks = _asking_words(asks)
     out = [kind for kind, pat in WANTS if pat.search(asks)]
     if "money" in out and "ratio" in out and re.search(r"比例", asks):
         out.remove("money")  # "报销比例是多少": a share, not an amount
