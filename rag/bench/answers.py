@@ -150,7 +150,7 @@ def run(ctx: Context) -> dict[str, Any]:
         },
         "tables": [
             {
-                "title": f"Answers on the dev set ({len(items)} items; 95% bootstrap CI)",
+                "title": f"Answers on {ctx.gold_path.stem} ({len(items)} items; 95% bootstrap CI)",
                 "columns": ["metric", "system (extractive)", "naive baseline (top chunk)"],
                 "rows": rows,
             }

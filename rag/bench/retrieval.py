@@ -155,7 +155,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "results": {"methods": summary, "naive_reachable": reachable, "per_item_mrr": per_item},
         "tables": [
             {
-                "title": "Retrieval on the dev set (answerable items)",
+                "title": f"Retrieval on {ctx.gold_path.stem} (answerable items)",
                 "columns": ["method", "recall@3", "recall@5", "recall@10", "MRR@10"],
                 "rows": rows,
             }
